@@ -1,0 +1,281 @@
+"""Load and validate the YAML config before any I/O; every error names file, line and field.
+
+cdns:                      # named CDN accounts
+  edge:
+    vendor: http           # a name from providers/__init__.py (or an entry point)
+    endpoints: [http://10.0.0.5:6081]
+    concurrency: 8         # optional overrides of the vendor's declared limits
+buckets:                   # routing rules per bucket
+  my-site:
+    - cdn: edge
+      hosts: [www.example.com]
+      schemes: https       # http | https | both
+      prefix: public/      # only keys under this prefix ...
+      suffix: .html        # ... and ending like this
+      strip_prefix: public/
+      path_prefix: /static
+      index_documents: [index.html]
+      tags: ["{dirname}"]  # cache tags derived from the key
+      action: purge        # purge | invalidate | delete | load
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from s3purge.errors import ConfigError
+from s3purge.model import Action, EventKind
+from s3purge.providers import known_vendors, provider_class
+from s3purge.providers.base import Limits, Provider, Rate, VendorOptions
+from s3purge.secrets import Secret
+
+TAG_FIELDS = ("key", "path", "dirname", "basename", "stem", "ext", "bucket")
+"""Placeholders a tag template may use, e.g. "{dirname}" or "obj:{key}"."""
+
+Loc = tuple[str | int, ...]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Route(_Strict):
+    """How the changed keys of one bucket become what one CDN purges."""
+
+    cdn: str
+    hosts: list[str] = []
+    schemes: Literal["http", "https", "both"] = "https"
+    prefix: str = ""
+    suffix: str = ""
+    strip_prefix: str = ""
+    path_prefix: str = ""
+    index_documents: list[str] = []
+    tags: list[str] = []
+    action: Action = "purge"
+    events: list[EventKind] = ["created", "removed"]
+
+    @field_validator("hosts")
+    @classmethod
+    def _bare_hosts(cls, hosts: list[str]) -> list[str]:
+        for host in hosts:
+            if not host or "/" in host or " " in host:
+                raise ValueError(f"{host!r} is not a host name (write www.example.com, no scheme)")
+        return hosts
+
+    @field_validator("path_prefix")
+    @classmethod
+    def _rooted(cls, prefix: str) -> str:
+        if prefix and not prefix.startswith("/"):
+            raise ValueError("must start with '/'")
+        return prefix.rstrip("/")
+
+    @field_validator("tags")
+    @classmethod
+    def _known_placeholders(cls, tags: list[str]) -> list[str]:
+        sample = dict.fromkeys(TAG_FIELDS, "x")
+        for tag in tags:
+            try:
+                tag.format(**sample)
+            except (KeyError, IndexError, ValueError):
+                raise ValueError(
+                    f"tag {tag!r} uses an unknown placeholder; use {{{'}, {'.join(TAG_FIELDS)}}}"
+                ) from None
+        return tags
+
+
+class Account(BaseModel):
+    """A named CDN account; fields other than these are the vendor's own options."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    vendor: str
+    concurrency: int | None = Field(None, ge=1, le=256)
+    rate: float | None = Field(None, gt=0)
+    """Calls (or items, per vendor) per second; overrides the vendor's declared rate."""
+    burst: float | None = Field(None, gt=0)
+    timeout: float | None = Field(None, gt=0, le=120)
+    max_attempts: int = Field(4, ge=1, le=20)
+
+    def vendor_options(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class Document(_Strict):
+    cdns: dict[str, Account] = Field(min_length=1)
+    buckets: dict[str, list[Route]] = Field(min_length=1)
+
+
+@dataclass(frozen=True)
+class Cdn:
+    """One CDN account, ready to use: its provider, effective limits and retry budget."""
+
+    name: str
+    provider: Provider
+    limits: Limits
+    max_attempts: int
+
+
+@dataclass(frozen=True)
+class Config:
+    path: str
+    cdns: dict[str, Cdn]
+    buckets: dict[str, list[Route]]
+
+    def secrets(self) -> list[Secret]:
+        return [s for cdn in self.cdns.values() for s in cdn.provider.options.secrets()]
+
+    def routes(self, bucket: str) -> list[Route]:
+        return self.buckets.get(bucket, [])
+
+
+def load(path: str | Path) -> Config:
+    """Read, parse and validate a config file (no network, no secrets resolved yet)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read config file ({error.strerror})") from None
+    return parse(text, str(path))
+
+
+def parse(text: str, name: str = "<config>") -> Config:
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark else ""
+        raise ConfigError(f"{name}{line}: not valid YAML ({getattr(error, 'problem', error)})") from None
+    lines = dict(_lines(root, ())) if root is not None else {}
+    problems = list(_problems(raw))
+    if problems:
+        raise ConfigError(_report(name, lines, problems))
+    return _build(name, Document.model_validate(raw), lines)
+
+
+def _problems(raw: Any) -> Iterator[tuple[Loc, str]]:
+    if not isinstance(raw, dict):
+        yield (), "expected a mapping with 'cdns' and 'buckets'"
+        return
+    try:
+        document = Document.model_validate(raw)
+    except ValidationError as error:
+        for item in error.errors(include_input=False, include_url=False):
+            yield tuple(item["loc"]), _message(item)
+        return
+    yield from _cross_checks(document)
+
+
+def _cross_checks(document: Document) -> Iterator[tuple[Loc, str]]:
+    classes: dict[str, type[Provider]] = {}
+    for name, account in document.cdns.items():
+        cls = provider_class(account.vendor)
+        if cls is None:
+            known = ", ".join(known_vendors())
+            yield ("cdns", name, "vendor"), f"unknown vendor {account.vendor!r} (known: {known})"
+            continue
+        classes[name] = cls
+        try:
+            cls.Options.model_validate(account.vendor_options())
+        except ValidationError as error:
+            for item in error.errors(include_input=False, include_url=False):
+                yield ("cdns", name, *item["loc"]), _message(item)
+    for bucket, routes in document.buckets.items():
+        for i, route in enumerate(routes):
+            yield from _route_checks(("buckets", bucket, i), route, document, classes)
+
+
+def _route_checks(
+    at: Loc, route: Route, document: Document, classes: dict[str, type[Provider]]
+) -> Iterator[tuple[Loc, str]]:
+    if route.cdn not in document.cdns:
+        yield (*at, "cdn"), f"unknown CDN {route.cdn!r} (defined: {', '.join(document.cdns)})"
+        return
+    if not route.hosts and not route.tags:
+        yield at, "purges nothing: give hosts (URLs) and/or tags"
+    cls = classes.get(route.cdn)
+    if cls is None:
+        return
+    kinds = (["url"] if route.hosts else []) + (["tag"] if route.tags else [])
+    for kind in kinds:
+        if route.action not in cls.supports.get(kind, frozenset()):  # type: ignore[call-overload]
+            can = sorted(cls.supports.get(kind, frozenset()))  # type: ignore[call-overload]
+            yield (
+                (*at, "action"),
+                f"vendor {cls.vendor!r} cannot {route.action} by {kind} (it can: {', '.join(can) or 'nothing'})",
+            )
+
+
+def _build(name: str, document: Document, lines: dict[Loc, int]) -> Config:
+    cdns = {}
+    for cdn_name, account in document.cdns.items():
+        cls = provider_class(account.vendor)
+        assert cls is not None  # checked in _cross_checks
+        options: VendorOptions = cls.Options.model_validate(account.vendor_options())
+        cdns[cdn_name] = Cdn(
+            name=cdn_name,
+            provider=cls(cdn_name, options),
+            limits=_limits(cls.limits, account),
+            max_attempts=account.max_attempts,
+        )
+    return Config(path=name, cdns=cdns, buckets=dict(document.buckets))
+
+
+def _limits(declared: Limits, account: Account) -> Limits:
+    rate = declared.rate
+    if account.rate is not None or account.burst is not None:
+        per_second = account.rate or (rate.per_second if rate else 1.0)
+        burst = account.burst or (rate.burst if rate else max(1.0, per_second))
+        rate = Rate(per_second, burst, rate.unit if rate else "request")
+    return dataclasses.replace(
+        declared,
+        concurrency=account.concurrency or declared.concurrency,
+        timeout=account.timeout or declared.timeout,
+        rate=rate,
+    )
+
+
+def _message(item: Any) -> str:
+    message = str(item["msg"])
+    return message.removeprefix("Value error, ")
+
+
+def _report(name: str, lines: dict[Loc, int], problems: Iterable[tuple[Loc, str]]) -> str:
+    rows = [f"{name}:{_line_of(lines, loc)}: {_dotted(loc) or '(top)'}: {msg}" for loc, msg in problems]
+    if len(rows) == 1:
+        return rows[0]
+    return f"{name}: {len(rows)} problems\n  " + "\n  ".join(rows)
+
+
+def _line_of(lines: dict[Loc, int], loc: Loc) -> int:
+    """The line of the deepest part of `loc` that exists in the file."""
+    for end in range(len(loc), -1, -1):
+        if loc[:end] in lines:
+            return lines[loc[:end]]
+    return 1
+
+
+def _dotted(loc: Loc) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _lines(node: yaml.Node, at: Loc) -> Iterator[tuple[Loc, int]]:
+    yield at, node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            here = (*at, key.value)
+            yield here, key.start_mark.line + 1
+            yield from ((loc, n) for loc, n in _lines(value, here) if loc != here)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            yield from _lines(item, (*at, i))

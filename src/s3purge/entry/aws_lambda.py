@@ -1,0 +1,74 @@
+"""AWS Lambda handler: `s3purge.entry.aws_lambda.handler`.
+
+Event sources: S3 notifications, SNS, SQS (partial batch failures) and EventBridge.
+Environment (read once per cold start, with the config and its secrets):
+    config_file  path of the config, relative to the function root (multicdn.config.yml)
+    debug        true | false
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from s3purge import config as config_module
+from s3purge import logs, secrets
+from s3purge.entry import sqs
+from s3purge.errors import PurgeError
+from s3purge.events import Message, read_lambda_event
+from s3purge.pipeline import Pipeline, Settlement
+
+log = logging.getLogger("s3purge")
+
+SAFETY_MARGIN = 1.5
+"""Seconds kept back from the invocation's deadline to report and enqueue retries."""
+
+_pipeline: Pipeline | None = None
+
+
+class PurgeFailed(PurgeError):
+    """Raised on direct (S3/SNS/EventBridge) invocations so Lambda's async retry applies."""
+
+
+def handler(event: Any, context: Any) -> dict[str, Any]:
+    pipeline = _cold_start()
+    deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000 - SAFETY_MARGIN
+    from_sqs, messages = read_lambda_event(event)
+    report, settlement = pipeline.run_messages(messages, deadline)
+    for message_id, reason in settlement.fail.items():
+        log.error("purge failed", extra={"message_id": message_id, "reason": reason})
+    if from_sqs:
+        return {"batchItemFailures": [{"itemIdentifier": i} for i in _sqs_failures(messages, settlement)]}
+    if not settlement.ok:
+        # Direct invocations have no queue to narrow through: the retry repeats every CDN.
+        reasons = list(settlement.fail.values()) + [f"{i}: partial failure" for i in settlement.retry]
+        raise PurgeFailed("; ".join(reasons))
+    return {"changes": len(report.changes), "batches": len(report.outcomes)}
+
+
+def _sqs_failures(messages: list[Message], settlement: Settlement) -> list[str]:
+    failures = list(settlement.fail)
+    queues = {m.id: m.queue for m in messages}
+    failures += [i for i in settlement.retry if queues[i] is None]  # nowhere to narrow: retry all
+    client = sqs.sqs_client() if settlement.retry else None
+    for arn in {queues[i] for i in settlement.retry} - {None}:
+        assert arn is not None and client is not None
+        batch = {i: c for i, c in settlement.retry.items() if queues[i] == arn}
+        failures += sqs.send_retries(client, sqs.queue_url(client, arn), batch)
+    return failures
+
+
+def _cold_start() -> Pipeline:
+    global _pipeline  # noqa: PLW0603 - built once per container, reused while warm
+    if _pipeline is None:
+        logs.setup(debug=logs.parse_debug(os.environ.get("debug")))
+        root = Path(os.environ.get("LAMBDA_TASK_ROOT", "."))
+        path = root / os.environ.get("config_file", "multicdn.config.yml")
+        loaded = config_module.load(path)
+        secrets.resolve(loaded.secrets())
+        _pipeline = Pipeline(loaded)
+        log.info("cold start", extra={"config": str(path), "cdns": sorted(loaded.cdns)})
+    return _pipeline

@@ -1,0 +1,122 @@
+"""`s3purge worker`: a long-running SQS consumer running the same pipeline as Lambda.
+
+A message is deleted only when every CDN its changes route to accepted the purge. On a
+partial failure a copy narrowed to the failed CDNs is enqueued first. Failed messages
+are left for SQS to redeliver (and, after maxReceiveCount, to move to the dead-letter
+queue). Run several workers on one queue to scale out: SQS's visibility timeout keeps
+them apart, and each batch must finish before that timeout runs out.
+SIGTERM/SIGINT: stop receiving, finish the batch in hand, exit.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from types import FrameType
+from typing import TYPE_CHECKING
+
+from s3purge.entry import sqs
+from s3purge.events import read_message
+from s3purge.pipeline import Pipeline
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.type_defs import MessageTypeDef
+
+log = logging.getLogger("s3purge")
+
+MARGIN = 5.0
+"""Seconds kept back from the visibility timeout to settle a batch before SQS redelivers it."""
+
+
+class Worker:
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        queue_url: str,
+        client: SQSClient | None = None,
+        wait_seconds: int = 20,
+        max_messages: int = 10,
+    ) -> None:
+        self.pipeline = pipeline
+        self.queue_url = queue_url
+        self.client = client or sqs.sqs_client()
+        self.wait_seconds = wait_seconds
+        self.max_messages = max_messages
+        self.stopping = threading.Event()
+        attributes = self.client.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["VisibilityTimeout"])[
+            "Attributes"
+        ]
+        self.visibility = int(attributes.get("VisibilityTimeout", "30"))
+
+    def run(self) -> None:
+        """Poll until stopped (by SIGTERM/SIGINT when run in the main thread, or `stop()`)."""
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(signum, self._on_signal)
+        log.info("worker started", extra={"queue_url": self.queue_url, "visibility": self.visibility})
+        while not self.stopping.is_set():
+            self.poll_once()
+        log.info("worker stopped", extra={"queue_url": self.queue_url})
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def poll_once(self) -> int:
+        """Receive one batch of messages and settle it; the number of messages handled."""
+        received = self.client.receive_message(
+            QueueUrl=self.queue_url,
+            MaxNumberOfMessages=self.max_messages,
+            WaitTimeSeconds=self.wait_seconds,
+            AttributeNames=["ApproximateReceiveCount"],
+        ).get("Messages", [])
+        if not received:
+            return 0
+        if self.stopping.is_set():
+            self._release(received)  # told to stop while polling: hand them straight back
+            return 0
+        deadline = time.monotonic() + self.visibility - MARGIN
+        self.handle(received, deadline)
+        return len(received)
+
+    def handle(self, received: list[MessageTypeDef], deadline: float) -> None:
+        messages = [read_message(m.get("Body"), m["MessageId"]) for m in received]
+        _, settlement = self.pipeline.run_messages(messages, deadline)
+        handles = {m["MessageId"]: m["ReceiptHandle"] for m in received}
+        unsent = sqs.send_retries(self.client, self.queue_url, settlement.retry)
+        done = [i for i in [*settlement.ack, *settlement.retry] if i not in unsent]
+        self._delete(done, handles)
+        for message_id, reason in settlement.fail.items():
+            log.error(
+                "purge failed; left for redelivery",
+                extra={"message_id": message_id, "reason": reason},
+            )
+        log.info(
+            "batch settled",
+            extra={
+                "acked": len(settlement.ack),
+                "narrowed": len(settlement.retry) - len(unsent),
+                "failed": len(settlement.fail) + len(unsent),
+            },
+        )
+
+    def _delete(self, message_ids: list[str], handles: dict[str, str]) -> None:
+        if not message_ids:
+            return
+        entries = [{"Id": str(n), "ReceiptHandle": handles[i]} for n, i in enumerate(message_ids)]
+        answer = self.client.delete_message_batch(QueueUrl=self.queue_url, Entries=entries)  # type: ignore[arg-type]
+        for failed in answer.get("Failed", []):
+            # The purge happened; a redelivery will only purge again, nothing is lost.
+            log.warning("delete failed", extra={"entry": failed.get("Id"), "code": failed.get("Code")})
+
+    def _release(self, received: list[MessageTypeDef]) -> None:
+        entries = [
+            {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0} for n, m in enumerate(received)
+        ]
+        self.client.change_message_visibility_batch(QueueUrl=self.queue_url, Entries=entries)  # type: ignore[arg-type]
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        log.info("stop requested", extra={"signal": signal.Signals(signum).name})
+        self.stopping.set()

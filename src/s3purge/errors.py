@@ -1,0 +1,49 @@
+"""One exception tree for everything s3purge reports.
+
+    S3PurgeError
+    ├── ConfigError      the config file is wrong (names file, line, field)
+    ├── EventError       an incoming event is malformed (names what is wrong)
+    └── PurgeError       a vendor call failed
+        ├── Retryable    timeouts, connection errors, 5xx, 429 (carries retry_after)
+        └── Rejected     the vendor refused the request (carries a hint for the user)
+
+No message or repr built here ever contains a secret value.
+"""
+
+from __future__ import annotations
+
+
+class S3PurgeError(Exception):
+    """Base of every error s3purge raises on purpose."""
+
+
+class ConfigError(S3PurgeError):
+    """The configuration cannot be used."""
+
+
+class EventError(S3PurgeError):
+    """An event or message does not have the shape of any supported envelope."""
+
+
+class PurgeError(S3PurgeError):
+    """A vendor call did not succeed."""
+
+    retryable = False
+
+
+class Retryable(PurgeError):
+    """Worth another attempt, after `retry_after` seconds if the vendor said so."""
+
+    retryable = True
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class Rejected(PurgeError):
+    """The vendor refused the request; retrying the same request will not help."""
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(f"{message} ({hint})" if hint else message)
+        self.hint = hint

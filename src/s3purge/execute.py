@@ -1,0 +1,221 @@
+"""Batches -> vendor calls -> outcomes: concurrent, rate-limited, retried, within a deadline.
+
+Each CDN has its own thread pool (its declared concurrency) and its own token bucket,
+so a slow or failing CDN never holds up another. Retries go through tenacity:
+exponential backoff with full jitter, or the vendor's Retry-After when it gives one.
+Nothing starts after the deadline; what could not finish is reported as failed.
+Pools, buckets and the HTTP client outlive a call, so warm Lambda invocations reuse
+connections.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+
+import httpx
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_random_exponential,
+)
+from tenacity.stop import stop_base
+from tenacity.wait import wait_base
+
+from s3purge.config import Cdn
+from s3purge.errors import PurgeError, Retryable
+from s3purge.model import Batch, Outcome
+from s3purge.providers.base import Rate
+
+log = logging.getLogger("s3purge")
+
+
+class TokenBucket:
+    """Thread-safe token bucket; a caller reserves tokens and waits for its turn."""
+
+    def __init__(self, rate: Rate) -> None:
+        self.rate = rate
+        self._tokens = rate.burst
+        self._stamp = time.monotonic()
+        self._lock = threading.Lock()
+
+    def acquire(self, cost: float, deadline: float) -> bool:
+        """Wait until `cost` tokens are ours; False (taking nothing) if that is past deadline."""
+        with self._lock:
+            now = self._refill()
+            wait = max(0.0, (cost - self._tokens) / self.rate.per_second)
+            if now + wait > deadline:
+                return False
+            self._tokens -= cost
+        if wait:
+            time.sleep(wait)  # pacing to the vendor's rate, not synchronisation
+        return True
+
+    def pause(self, seconds: float) -> None:
+        """The vendor said "retry after": hold every caller of this CDN that long."""
+        with self._lock:
+            self._refill()
+            self._tokens = min(self._tokens, -seconds * self.rate.per_second)
+
+    def _refill(self) -> float:
+        now = time.monotonic()
+        self._tokens = min(self.rate.burst, self._tokens + (now - self._stamp) * self.rate.per_second)
+        self._stamp = now
+        return now
+
+
+class _StopAtDeadline(stop_base):
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        return time.monotonic() + (retry_state.upcoming_sleep or 0) >= self.deadline
+
+
+class _WaitRetryAfter(wait_base):
+    """The vendor's Retry-After when given, else exponential backoff with full jitter."""
+
+    def __init__(self, fallback: wait_base) -> None:
+        self.fallback = fallback
+
+    def __call__(self, retry_state: RetryCallState) -> float:
+        outcome = retry_state.outcome
+        error = outcome.exception() if outcome is not None else None
+        if isinstance(error, Retryable) and error.retry_after is not None:
+            return error.retry_after
+        return self.fallback(retry_state)
+
+
+@dataclass(frozen=True, slots=True)
+class _Call:
+    cdn: Cdn
+    batch: Batch
+    request: httpx.Request
+
+
+class Executor:
+    """Sends batches; keep one per process so pools and connections are reused."""
+
+    def __init__(self, client: httpx.Client | None = None, backoff: wait_base | None = None):
+        self.client = client or httpx.Client(http2=False, follow_redirects=False)
+        self.backoff = backoff or wait_random_exponential(multiplier=0.25, max=8)
+        self._pools: dict[str, ThreadPoolExecutor] = {}
+        self._buckets: dict[str, TokenBucket] = {}
+        self._lock = threading.Lock()
+
+    def run(self, batches: list[Batch], cdns: dict[str, Cdn], deadline: float) -> list[Outcome]:
+        """Every batch's outcome, in order. `deadline` is a time.monotonic() value."""
+        pending: list[tuple[Batch, list[Future[str]] | Outcome]] = []
+        for batch in batches:
+            cdn = cdns[batch.cdn]
+            try:
+                requests = cdn.provider.requests(batch)
+            except PurgeError as error:
+                pending.append((batch, Outcome(batch, False, str(error), error.retryable)))
+                continue
+            pool = self._pool(cdn)
+            calls = [_Call(cdn, batch, request) for request in requests]
+            pending.append((batch, [pool.submit(self._send, call, deadline) for call in calls]))
+        return [_outcome(batch, work) for batch, work in pending]
+
+    def close(self) -> None:
+        for pool in self._pools.values():
+            pool.shutdown(wait=True)
+        self.client.close()
+
+    def _pool(self, cdn: Cdn) -> ThreadPoolExecutor:
+        with self._lock:
+            if cdn.name not in self._pools:
+                self._pools[cdn.name] = ThreadPoolExecutor(
+                    cdn.limits.concurrency, thread_name_prefix=f"s3purge-{cdn.name}"
+                )
+                if cdn.limits.rate is not None:
+                    self._buckets[cdn.name] = TokenBucket(cdn.limits.rate)
+            return self._pools[cdn.name]
+
+    def _send(self, call: _Call, deadline: float) -> str:
+        retrying = Retrying(
+            retry=retry_if_exception_type(Retryable),
+            wait=_WaitRetryAfter(self.backoff),
+            stop=stop_after_attempt(call.cdn.max_attempts) | _StopAtDeadline(deadline),
+            reraise=True,
+        )
+        for attempt in retrying:
+            with attempt:
+                return self._attempt(call, attempt.retry_state.attempt_number, deadline)
+        raise AssertionError("unreachable: tenacity either returns or reraises")
+
+    def _attempt(self, call: _Call, number: int, deadline: float) -> str:
+        bucket = self._buckets.get(call.cdn.name)
+        cost = len(call.batch.values) if bucket and bucket.rate.unit == "item" else 1
+        if bucket is not None and not bucket.acquire(cost, deadline):
+            raise Retryable("deadline reached while waiting for the vendor's rate limit")
+        timeout = min(call.cdn.limits.timeout, deadline - time.monotonic())
+        if timeout <= 0:
+            raise Retryable("deadline reached before the call could start")
+        call.request.extensions["timeout"] = httpx.Timeout(timeout).as_dict()
+        started = time.monotonic()
+        response: httpx.Response | None = None
+        try:
+            response = self.client.send(call.request, auth=call.cdn.provider.auth)
+            detail = call.cdn.provider.judge(response)
+        except httpx.TimeoutException:
+            error: PurgeError = Retryable(f"no answer within {timeout:.1f}s")
+        except httpx.TransportError as transport:
+            error = Retryable(f"connection failed ({type(transport).__name__})")
+        except PurgeError as judged:
+            error = judged
+        else:
+            _log_call(call, number, started, response, result="accepted", detail=detail)
+            return detail
+        _log_call(call, number, started, response, result="failed", detail=str(error))
+        if bucket is not None and isinstance(error, Retryable) and error.retry_after:
+            bucket.pause(error.retry_after)
+        raise error
+
+
+def _outcome(batch: Batch, work: list[Future[str]] | Outcome) -> Outcome:
+    if isinstance(work, Outcome):
+        return work
+    details = []
+    for future in work:
+        try:
+            details.append(future.result())
+        except PurgeError as error:
+            return Outcome(batch, False, str(error), error.retryable)
+        except Exception as error:
+            log.exception("provider error", extra={"cdn": batch.cdn})
+            return Outcome(batch, False, f"internal error: {type(error).__name__}", True)
+    return Outcome(batch, True, "; ".join(d for d in details if d))
+
+
+def _log_call(
+    call: _Call,
+    attempt: int,
+    started: float,
+    response: httpx.Response | None,
+    *,
+    result: str,
+    detail: str,
+) -> None:
+    log.info(
+        "vendor call",
+        extra={
+            "cdn": call.cdn.name,
+            "vendor": call.cdn.provider.vendor,
+            "action": call.batch.action,
+            "kind": call.batch.kind,
+            "items": len(call.batch.values),
+            "method": call.request.method,
+            "status": response.status_code if response is not None else None,
+            "result": result,
+            "detail": detail,
+            "latency_ms": round((time.monotonic() - started) * 1000, 1),
+            "attempt": attempt,
+        },
+    )

@@ -1,0 +1,89 @@
+"""The records that flow through the pipeline: Change -> Target -> Batch -> Outcome -> Report."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Literal
+
+EventKind = Literal["created", "removed"]
+TargetKind = Literal["url", "prefix", "tag", "everything"]
+Action = Literal["purge", "invalidate", "delete", "load"]
+"""purge: drop the copy; invalidate: soft purge (mark stale, revalidate);
+delete: Akamai's hard delete; load: prefetch onto the edge."""
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One object created, overwritten or removed in a bucket; `key` is decoded."""
+
+    bucket: str
+    key: str
+    event: EventKind
+    source: str
+    """Id of the message or record this change came from, so failures map back."""
+    etag: str | None = None
+    version_id: str | None = None
+    sequencer: str | None = None
+    event_time: str | None = None
+    cdns: frozenset[str] | None = None
+    """Set on a retry after a partial failure: only these CDNs still need the purge."""
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One thing to purge on one CDN: an absolute URL, a URL prefix, a tag, or everything."""
+
+    cdn: str
+    action: Action
+    kind: TargetKind
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """Targets of one CDN, action and kind, packed to fit into one vendor call."""
+
+    cdn: str
+    action: Action
+    kind: TargetKind
+    values: tuple[str, ...]
+    sources: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What became of one batch."""
+
+    batch: Batch
+    ok: bool
+    detail: str = ""
+    retryable: bool = False
+
+
+@dataclass(slots=True)
+class Report:
+    """Everything one pipeline run did, and which (source, CDN) pairs still need a purge."""
+
+    changes: list[Change] = field(default_factory=list)
+    outcomes: list[Outcome] = field(default_factory=list)
+    routed: dict[str, set[str]] = field(default_factory=dict)
+    """source -> CDNs its changes route to."""
+    bad_sources: dict[str, str] = field(default_factory=dict)
+    """source -> why it could not even be read (malformed event)."""
+
+    def failed_cdns(self) -> dict[str, set[str]]:
+        """source -> CDNs on which at least one of its batches failed."""
+        failed: dict[str, set[str]] = {}
+        for outcome in self.outcomes:
+            if not outcome.ok:
+                for source in outcome.batch.sources:
+                    failed.setdefault(source, set()).add(outcome.batch.cdn)
+        return failed
+
+    @property
+    def ok(self) -> bool:
+        return not self.bad_sources and all(o.ok for o in self.outcomes)
+
+    def failures(self) -> Iterable[Outcome]:
+        return (o for o in self.outcomes if not o.ok)

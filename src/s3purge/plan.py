@@ -1,0 +1,76 @@
+"""Targets -> batches: deduplicated, grouped per CDN/action/kind, packed under limits. Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from s3purge.config import Config
+from s3purge.mapping import targets
+from s3purge.model import Batch, Change, Target
+from s3purge.providers.base import Limits
+
+
+@dataclass(slots=True)
+class Plan:
+    batches: list[Batch] = field(default_factory=list)
+    routed: dict[str, set[str]] = field(default_factory=dict)
+    """source -> the CDNs its changes route to (a source routed nowhere needs nothing)."""
+
+
+def plan(changes: Iterable[Change], config: Config) -> Plan:
+    """Every change's targets, deduplicated, then packed into as few batches as limits allow."""
+    sources: dict[Target, set[str]] = {}
+    routed: dict[str, set[str]] = {}
+    for change in changes:
+        cdns = routed.setdefault(change.source, set())
+        for target in targets(change, config):
+            provider = config.cdns[target.cdn].provider
+            if provider.scheme_agnostic and target.kind == "url":
+                target = _https(target)  # http:// and https:// are one cache object
+            sources.setdefault(target, set()).add(change.source)
+            cdns.add(target.cdn)
+    groups: dict[tuple[str, str, str], list[Target]] = {}
+    for target in sources:
+        groups.setdefault((target.cdn, target.action, target.kind), []).append(target)
+    batches = []
+    for group in groups.values():
+        cdn = config.cdns[group[0].cdn]
+        batches.extend(pack(group, sources, cdn.limits, cdn.provider.item_bytes))
+    return Plan(batches, routed)
+
+
+def pack(
+    group: list[Target],
+    sources: dict[Target, set[str]],
+    limits: Limits,
+    size: Callable[[str], int],
+) -> list[Batch]:
+    """Fill batches in order, starting a new one when items or bytes would overflow."""
+    batches: list[Batch] = []
+    values: list[str] = []
+    owners: set[str] = set()
+    used = 0
+
+    def close() -> None:
+        first = group[0]
+        batches.append(Batch(first.cdn, first.action, first.kind, tuple(values), frozenset(owners)))
+
+    for target in group:
+        cost = size(target.value)
+        full = len(values) >= limits.max_items
+        if values and (full or (limits.max_bytes is not None and used + cost > limits.max_bytes)):
+            close()
+            values, owners, used = [], set(), 0
+        values.append(target.value)
+        owners |= sources[target]
+        used += cost
+    if values:
+        close()
+    return batches
+
+
+def _https(target: Target) -> Target:
+    if target.value.startswith("http://"):
+        return Target(target.cdn, target.action, target.kind, "https://" + target.value[7:])
+    return target

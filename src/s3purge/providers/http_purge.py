@@ -1,0 +1,93 @@
+"""Self-hosted caches (Varnish, nginx, Traffic Server): HTTP PURGE, BAN and tag purge.
+
+Each URL is purged with one request per cache endpoint, sent to the endpoint with the
+public Host header, so the cache finds the object it stored for that Host and path.
+Prefixes and "everything" are BAN requests carrying a path regex in a header; tags go
+in a header (Varnish xkey). Method and header names are options, since these are VCL
+conventions, not a standard.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import ClassVar
+from urllib.parse import urlsplit
+
+import httpx
+from pydantic import Field
+
+from s3purge.errors import Rejected
+from s3purge.model import Batch
+from s3purge.providers.base import Limits, Provider, VendorOptions, judge_status
+from s3purge.secrets import Secret
+
+
+class HttpPurgeOptions(VendorOptions):
+    endpoints: list[str] = Field(min_length=1)
+    """Base URLs of every cache node, e.g. http://10.0.0.5:6081."""
+    purge_method: str = "PURGE"
+    path_prefix: str = ""
+    """Prepended to the path for caches that purge under a separate location (nginx /purge)."""
+    ban_method: str = "BAN"
+    ban_header: str = "X-Ban-Url"
+    tag_method: str = "PURGEKEYS"
+    tag_header: str = "Xkey-Purge"
+    soft_tag_header: str = "Xkey-Soft"
+    scheme_in_cache_key: bool = False
+    """True for caches keyed on the scheme (nginx's default key): send X-Forwarded-Proto."""
+    headers: dict[str, Secret] = {}
+    """Extra headers on every request, e.g. a shared purge token."""
+
+
+class HttpPurge(Provider):
+    vendor = "http"
+    supports: ClassVar = {
+        "url": frozenset({"purge"}),
+        "prefix": frozenset({"purge"}),
+        "everything": frozenset({"purge"}),
+        "tag": frozenset({"purge", "invalidate"}),
+    }
+    limits = Limits(max_items=1, concurrency=16, timeout=5.0)
+    Options = HttpPurgeOptions
+    options: HttpPurgeOptions
+
+    @property
+    def scheme_agnostic(self) -> bool:
+        return not self.options.scheme_in_cache_key
+
+    @property
+    def secret_headers(self) -> frozenset[str]:  # type: ignore[override]
+        return frozenset(name.lower() for name in self.options.headers) | {"authorization"}
+
+    def requests(self, batch: Batch) -> list[httpx.Request]:
+        (value,) = batch.values
+        return [self._request(endpoint, batch, value) for endpoint in self.options.endpoints]
+
+    def _request(self, endpoint: str, batch: Batch, value: str) -> httpx.Request:
+        opts = self.options
+        headers = {name: secret.reveal() for name, secret in opts.headers.items()}
+        if batch.kind == "tag":
+            headers[opts.tag_header] = value
+            if batch.action == "invalidate":
+                headers[opts.soft_tag_header] = "1"
+            return httpx.Request(opts.tag_method, endpoint.rstrip("/") + "/", headers=headers)
+        url = urlsplit(value)
+        headers["Host"] = url.netloc
+        if opts.scheme_in_cache_key:
+            headers["X-Forwarded-Proto"] = url.scheme
+        if batch.kind == "url":
+            target = endpoint.rstrip("/") + opts.path_prefix + (url.path or "/")
+            return httpx.Request(opts.purge_method, target, headers=headers)
+        headers[opts.ban_header] = "^" + re.escape(url.path or "/")  # prefix and everything
+        return httpx.Request(opts.ban_method, endpoint.rstrip("/") + "/", headers=headers)
+
+    def judge(self, response: httpx.Response) -> str:
+        status = response.status_code
+        if status in (404, 412) and response.request.method == self.options.purge_method:
+            return "not cached"  # ngx_cache_purge: nothing stored under that key
+        if status in (405, 501):
+            raise Rejected(
+                f"HTTP {status} for {response.request.method}",
+                "the cache does not handle this method: add it to its VCL/config",
+            )
+        return judge_status(response, "the cache refused: check its purge ACL allows this host")
