@@ -15,6 +15,12 @@ if TYPE_CHECKING:
     from s3purge.providers.base import Provider
 
 BUILTIN: dict[str, str] = {
+    "akamai": "s3purge.providers.akamai:Akamai",
+    "cloudflare": "s3purge.providers.cloudflare:Cloudflare",
+    "cloudfront": "s3purge.providers.cloudfront:CloudFront",
+    "edgecast": "s3purge.providers.edgecast:Edgecast",
+    "fastly": "s3purge.providers.fastly:Fastly",
+    "highwinds": "s3purge.providers.highwinds:Highwinds",
     "http": "s3purge.providers.http_purge:HttpPurge",
 }
 ENTRY_POINT_GROUP = "s3purge.providers"
