@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -69,6 +70,21 @@ def varnish(moto_server: Moto) -> Iterator[Varnish]:
     cache = Varnish(origin_port=moto_server.port, bucket=SITE).start()
     yield cache
     cache.close()
+
+
+@pytest.fixture
+def logs(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
+    """caplog wired to the "s3purge" logger (which does not propagate once set up for JSON)."""
+    logger = logging.getLogger("s3purge")
+    level, propagate = logger.level, logger.propagate
+    logger.addHandler(caplog.handler)
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False  # else caplog's root handler records every line a second time
+    caplog.handler.setLevel(logging.DEBUG)
+    yield caplog
+    logger.removeHandler(caplog.handler)
+    logger.setLevel(level)
+    logger.propagate = propagate
 
 
 @contextmanager

@@ -22,6 +22,7 @@ buckets:                   # routing rules per bucket
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +31,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from s3purge import legacy
 from s3purge.errors import ConfigError
+from s3purge.escalate import Thresholds
 from s3purge.model import Action, EventKind
 from s3purge.providers import known_vendors, provider_class
 from s3purge.providers.base import Limits, Provider, Rate, VendorOptions
@@ -102,6 +105,12 @@ class Account(BaseModel):
     burst: float | None = Field(None, gt=0)
     timeout: float | None = Field(None, gt=0, le=120)
     max_attempts: int = Field(4, ge=1, le=20)
+    max_items: int | None = Field(None, ge=1)
+    """Items per call; overrides the vendor's declared maximum where plans differ (Cloudflare)."""
+    prefix_threshold: int | None = Field(None, ge=0)
+    """Purge a directory by prefix when more of its URLs than this changed (off by default)."""
+    everything_threshold: int | None = Field(None, ge=0)
+    """Purge the whole CDN when more URL paths than this changed (off by default)."""
 
     def vendor_options(self) -> dict[str, Any]:
         return dict(self.model_extra or {})
@@ -120,6 +129,7 @@ class Cdn:
     provider: Provider
     limits: Limits
     max_attempts: int
+    escalation: Thresholds = dataclasses.field(default_factory=Thresholds)
 
 
 @dataclass(frozen=True)
@@ -154,10 +164,23 @@ def parse(text: str, name: str = "<config>") -> Config:
         line = f":{mark.line + 1}" if mark else ""
         raise ConfigError(f"{name}{line}: not valid YAML ({getattr(error, 'problem', error)})") from None
     lines = dict(_lines(root, ())) if root is not None else {}
+    origins = None
+    if legacy.is_legacy(raw):  # the original scripts' format: convert; errors point at its lines
+        raw, origins = _from_legacy(raw, name, lines)
     problems = list(_problems(raw))
     if problems:
-        raise ConfigError(_report(name, lines, problems))
+        raise ConfigError(_report(name, lines, legacy.relocate(problems, origins) if origins else problems))
     return _build(name, Document.model_validate(raw), lines)
+
+
+def _from_legacy(raw: Any, name: str, lines: dict[Loc, int]) -> tuple[dict[str, Any], dict[Loc, Loc]]:
+    try:
+        converted = legacy.convert(raw)
+    except legacy.LegacyError as error:
+        raise ConfigError(_report(name, lines, error.problems)) from None
+    for at, note in converted.notes:
+        logging.getLogger("s3purge").warning(f"{name}:{_line_of(lines, at)}: {legacy.dotted(at)}: {note}")
+    return converted.document, converted.origins
 
 
 def _problems(raw: Any) -> Iterator[tuple[Loc, str]]:
@@ -182,6 +205,9 @@ def _cross_checks(document: Document) -> Iterator[tuple[Loc, str]]:
             yield ("cdns", name, "vendor"), f"unknown vendor {account.vendor!r} (known: {known})"
             continue
         classes[name] = cls
+        for kind, threshold in (("prefix", account.prefix_threshold), ("everything", account.everything_threshold)):
+            if threshold is not None and not cls.supports.get(kind):  # type: ignore[call-overload]
+                yield ("cdns", name, f"{kind}_threshold"), f"vendor {cls.vendor!r} cannot purge by {kind}"
         try:
             cls.Options.model_validate(account.vendor_options())
         except ValidationError as error:
@@ -224,6 +250,7 @@ def _build(name: str, document: Document, lines: dict[Loc, int]) -> Config:
             provider=cls(cdn_name, options),
             limits=_limits(cls.limits, account),
             max_attempts=account.max_attempts,
+            escalation=Thresholds(account.prefix_threshold, account.everything_threshold),
         )
     return Config(path=name, cdns=cdns, buckets=dict(document.buckets))
 
@@ -237,6 +264,7 @@ def _limits(declared: Limits, account: Account) -> Limits:
     return dataclasses.replace(
         declared,
         concurrency=account.concurrency or declared.concurrency,
+        max_items=account.max_items or declared.max_items,
         timeout=account.timeout or declared.timeout,
         rate=rate,
     )

@@ -173,10 +173,18 @@ class Executor:
         else:
             _log_call(call, number, started, response, result="accepted", detail=detail)
             return detail
+        error.args = (_scrub(str(error), call.cdn),)  # some vendors echo credentials in errors
         _log_call(call, number, started, response, result="failed", detail=str(error))
         if bucket is not None and isinstance(error, Retryable) and error.retry_after:
             bucket.pause(error.retry_after)
         raise error
+
+
+def _scrub(text: str, cdn: Cdn) -> str:
+    for secret in cdn.provider.options.secrets():
+        if secret.resolved and secret.reveal():
+            text = text.replace(secret.reveal(), "***")
+    return text
 
 
 def _outcome(batch: Batch, work: list[Future[str]] | Outcome) -> Outcome:

@@ -30,4 +30,6 @@ def setup(debug: bool = False, stream: TextIO | None = None) -> None:
         level=logging.DEBUG if debug else logging.INFO,
         logger_handler=logging.StreamHandler(stream or sys.stdout),
     )
-    logging.getLogger("s3purge").propagate = False  # Lambda's root handler would repeat each line
+    logger = logging.getLogger("s3purge")
+    logger.setLevel(logging.DEBUG if debug else logging.INFO)  # also when a handler already exists
+    logger.propagate = False  # Lambda's root handler would repeat each line

@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from s3purge.config import Config
+from s3purge.escalate import Decision, escalate
 from s3purge.mapping import targets
 from s3purge.model import Batch, Change, Target
 from s3purge.providers.base import Limits
@@ -16,6 +17,8 @@ class Plan:
     batches: list[Batch] = field(default_factory=list)
     routed: dict[str, set[str]] = field(default_factory=dict)
     """source -> the CDNs its changes route to (a source routed nowhere needs nothing)."""
+    decisions: list[Decision] = field(default_factory=list)
+    """Escalation rules that fired (prefix / everything instead of single URLs), and why."""
 
 
 def plan(changes: Iterable[Change], config: Config) -> Plan:
@@ -30,6 +33,7 @@ def plan(changes: Iterable[Change], config: Config) -> Plan:
                 target = _https(target)  # http:// and https:// are one cache object
             sources.setdefault(target, set()).add(change.source)
             cdns.add(target.cdn)
+    sources, decisions = _escalated(sources, config)
     groups: dict[tuple[str, str, str], list[Target]] = {}
     for target in sources:
         groups.setdefault((target.cdn, target.action, target.kind), []).append(target)
@@ -37,7 +41,23 @@ def plan(changes: Iterable[Change], config: Config) -> Plan:
     for group in groups.values():
         cdn = config.cdns[group[0].cdn]
         batches.extend(pack(group, sources, cdn.limits, cdn.provider.item_bytes))
-    return Plan(batches, routed)
+    return Plan(batches, routed, decisions)
+
+
+def _escalated(sources: dict[Target, set[str]], config: Config) -> tuple[dict[Target, set[str]], list[Decision]]:
+    """Apply each CDN's escalation rules; a replacing target inherits the sources of all it covers."""
+    per_cdn: dict[str, list[Target]] = {}
+    for target in sources:
+        per_cdn.setdefault(target.cdn, []).append(target)
+    merged: dict[Target, set[str]] = {}
+    decisions: list[Decision] = []
+    for name, group in per_cdn.items():
+        cdn = config.cdns[name]
+        result = escalate(group, cdn.escalation, cdn.provider.supports)
+        for target, covered in result.targets.items():
+            merged[target] = set().union(*(sources[c] for c in covered))
+        decisions.extend(result.decisions)
+    return merged, decisions
 
 
 def pack(

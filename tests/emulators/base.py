@@ -9,6 +9,7 @@ past the client's timeout, or drop the connection.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
@@ -63,15 +64,18 @@ class Emulator:
         self.requests: list[Recorded] = []
         self.violations: list[str] = []
         self.throttled_count = 0
+        self.in_flight = 0
+        self.max_in_flight = 0
         self.faults: deque[Fault] = deque()
         self._tokens = self.burst or 0.0
         self._stamp = time.monotonic()
         self._lock = threading.Lock()
         self._closing = threading.Event()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.daemon_threads = True
         self._server.emulator = self  # type: ignore[attr-defined]
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        # a short poll interval: shutdown() waits for it, once per test
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.02,), daemon=True)
 
     @property
     def url(self) -> str:
@@ -129,9 +133,15 @@ class Emulator:
         with self._lock:
             self.requests.append(request)
             fault = self.faults.popleft() if self.faults else None
-        if self.latency:
-            self._closing.wait(self.latency)
-        reply = self._reply(request, fault, handler)
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            if self.latency:
+                self._closing.wait(self.latency)
+            reply = self._reply(request, fault, handler)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
         if reply is not None:
             handler.send(reply)
 
@@ -152,6 +162,11 @@ class Emulator:
         except Invalid as error:
             self.violations.append(f"{request.method} {request.path}: {error}")
             return Reply(400, {"error": str(error)})
+
+
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # a client that timed out and left is part of the tests, not an error
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -182,10 +197,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def drop(self) -> None:
         self.close_connection = True
-        try:
+        with contextlib.suppress(OSError):  # the client may have gone already
             self.connection.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
 
     def log_message(self, format: str, *args: Any) -> None:
         pass

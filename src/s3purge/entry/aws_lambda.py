@@ -44,7 +44,8 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         return {"batchItemFailures": [{"itemIdentifier": i} for i in _sqs_failures(messages, settlement)]}
     if not settlement.ok:
         # Direct invocations have no queue to narrow through: the retry repeats every CDN.
-        reasons = list(settlement.fail.values()) + [f"{i}: partial failure" for i in settlement.retry]
+        reasons = [*(f"{m.id}: {m.error}" for m in messages if m.error)]
+        reasons += sorted({f"{o.batch.cdn}: {o.detail}" for o in report.failures()})
         raise PurgeFailed("; ".join(reasons))
     return {"changes": len(report.changes), "batches": len(report.outcomes)}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import time
@@ -15,9 +16,11 @@ import httpx
 from s3purge import config as config_module
 from s3purge import logs, secrets
 from s3purge.errors import S3PurgeError
+from s3purge.escalate import Thresholds
 from s3purge.events import changes_in
 from s3purge.model import Change, EventKind
 from s3purge.pipeline import Pipeline
+from s3purge.plan import Plan
 from s3purge.plan import plan as make_plan
 from s3purge.providers.base import Provider
 
@@ -80,6 +83,11 @@ def plan(keys: tuple[str, ...], event_files: tuple[TextIO, ...], removed: bool, 
     ]
     planned = make_plan(changes, loaded)
     click.echo(f"{len(changes)} change(s) -> {len(planned.batches)} batch(es)")
+    for decision in planned.decisions:
+        click.echo(f"[{decision.cdn}] {decision.rule} rule: {decision.target.value} ({decision.reason})")
+    precise = make_plan(changes, _without_escalation(loaded)) if planned.decisions else planned
+    for cdn, (paid, before) in _paid_paths(planned, precise, loaded).items():
+        click.echo(f"[{cdn}] paid paths: {paid} (a wildcard counts as one; {before} without escalation)")
     for batch in planned.batches:
         provider = loaded.cdns[batch.cdn].provider
         click.echo(f"\n[{batch.cdn}] {batch.action} {len(batch.values)} {batch.kind}(s)")
@@ -143,6 +151,22 @@ def render(request: httpx.Request, provider: Provider) -> str:
     return "\n".join(lines)
 
 
+def _without_escalation(loaded: config_module.Config) -> config_module.Config:
+    cdns = {name: dataclasses.replace(cdn, escalation=Thresholds()) for name, cdn in loaded.cdns.items()}
+    return dataclasses.replace(loaded, cdns=cdns)
+
+
+def _paid_paths(planned: Plan, precise: Plan, loaded: config_module.Config) -> dict[str, tuple[int, int]]:
+    """CDN -> paths billed with and without escalation, for vendors that bill per path."""
+    totals: dict[str, list[int]] = {}
+    for column, batches in enumerate((planned.batches, precise.batches)):
+        for batch in batches:
+            count = getattr(loaded.cdns[batch.cdn].provider, "paid_paths", None)
+            if count is not None:
+                totals.setdefault(batch.cdn, [0, 0])[column] += count(batch)
+    return {cdn: (paid, before) for cdn, (paid, before) in totals.items()}
+
+
 def _pipeline(config_path: str) -> Pipeline:
     loaded = config_module.load(config_path)
     secrets.resolve(loaded.secrets())
@@ -168,3 +192,13 @@ def _event_changes(files: Iterable[TextIO]) -> Iterable[Change]:
         except ValueError as error:
             raise click.BadParameter(f"{handle.name}: not JSON ({error})") from None
         yield from changes_in(doc, Path(handle.name).name)
+
+
+from s3purge.entry import cli_extra  # noqa: E402  (its commands use render() above)
+
+cli_extra.register(main, config_group)
+
+from s3purge.entry import cli_deploy  # noqa: E402
+
+cli_deploy.register(main)
+

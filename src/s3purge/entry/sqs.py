@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -15,8 +16,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("s3purge")
 
-RETRY_DELAY_SECONDS = 30
-"""Delay before a narrowed retry is received, so a struggling CDN gets a breather."""
+def retry_delay() -> int:
+    """Seconds before a narrowed retry is received, so a struggling CDN gets a breather (0-900)."""
+    return min(900, max(0, int(os.environ.get("S3PURGE_RETRY_DELAY", "30"))))
 
 
 def sqs_client() -> SQSClient:
@@ -44,7 +46,7 @@ def send_retries(client: SQSClient, url: str, retries: dict[str, list[Change]]) 
                 "MessageDeduplicationId": hashlib.sha256(body.encode()).hexdigest(),
             }
         else:
-            extra = {"DelaySeconds": RETRY_DELAY_SECONDS}
+            extra = {"DelaySeconds": retry_delay()}
         try:
             client.send_message(QueueUrl=url, MessageBody=body, **extra)
         except Exception as error:  # noqa: BLE001 - then the original is failed instead

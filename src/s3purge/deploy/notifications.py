@@ -1,0 +1,109 @@
+"""Bucket notifications: merged into the bucket's configuration, never replacing it.
+
+The bucket belongs to the user, so it is not a CloudFormation resource here. Deploy reads
+the bucket's configuration, drops only entries whose Id is ours, adds ours, and writes
+the whole configuration back: every queue, topic, function and EventBridge setting of
+anyone else survives. Destroy does the same without adding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from s3purge.config import Route
+from s3purge.deploy import Trigger
+
+KINDS = {
+    "QueueConfigurations": "QueueArn",
+    "TopicConfigurations": "TopicArn",
+    "LambdaFunctionConfigurations": "LambdaFunctionArn",
+}
+"""Notification list -> the field naming its target."""
+EVENTS = {"created": "s3:ObjectCreated:*", "removed": "s3:ObjectRemoved:*"}
+
+
+def our_id(stack: str) -> str:
+    """The Id of our entry; a stack name never contains ':' so no other stack's Id matches."""
+    return f"s3purge:{stack}"
+
+
+def is_ours(entry: dict[str, Any], stack: str) -> bool:
+    entry_id = str(entry.get("Id", ""))
+    return entry_id == our_id(stack) or entry_id.startswith(our_id(stack) + ":")
+
+
+def entry_for(stack: str, trigger: Trigger, target_arn: str, routes: Iterable[Route]) -> tuple[str, dict[str, Any]]:
+    """Our one entry for a bucket: (list name, entry) with events and filters from its routes."""
+    routes = list(routes)
+    kinds: set[str] = {kind for route in routes for kind in route.events} or set(EVENTS)
+    entry: dict[str, Any] = {"Id": our_id(stack), "Events": [EVENTS[k] for k in sorted(kinds)]}
+    rules = _filter_rules(routes)
+    if rules:
+        entry["Filter"] = {"Key": {"FilterRules": rules}}
+    if trigger == "sqs":
+        return "QueueConfigurations", {**entry, "QueueArn": target_arn}
+    return "LambdaFunctionConfigurations", {**entry, "LambdaFunctionArn": target_arn}
+
+
+def _filter_rules(routes: list[Route]) -> list[dict[str, str]]:
+    # S3 allows one prefix and one suffix per entry, so the entry covers every route:
+    # the longest prefix (suffix) all routes share; any route without one means none.
+    prefix = _common_start([r.prefix for r in routes])
+    suffix = _common_start([r.suffix[::-1] for r in routes])[::-1]
+    rules = []
+    if prefix:
+        rules.append({"Name": "prefix", "Value": prefix})
+    if suffix:
+        rules.append({"Name": "suffix", "Value": suffix})
+    return rules
+
+
+def _common_start(texts: list[str]) -> str:
+    """The longest string every one of `texts` starts with (character by character, on purpose)."""
+    if not texts:
+        return ""
+    first, last = min(texts), max(texts)
+    size = next((i for i, (a, b) in enumerate(zip(first, last, strict=False)) if a != b), min(len(first), len(last)))
+    return first[:size]
+
+
+def merged(current: dict[str, Any], stack: str, ours: tuple[str, dict[str, Any]] | None) -> dict[str, Any]:
+    """`current` without our old entry, plus `ours`; everything else kept as it was."""
+    result: dict[str, Any] = {}
+    for kind in KINDS:
+        kept = [e for e in current.get(kind, []) if not is_ours(e, stack)]
+        if ours is not None and ours[0] == kind:
+            kept.append(ours[1])
+        if kept:
+            result[kind] = kept
+    if "EventBridgeConfiguration" in current:
+        result["EventBridgeConfiguration"] = current["EventBridgeConfiguration"]
+    return result
+
+
+def read(s3: Any, bucket: str, account: str) -> dict[str, Any]:
+    """The bucket's notification configuration, without the response metadata."""
+    answer = s3.get_bucket_notification_configuration(Bucket=bucket, ExpectedBucketOwner=account)
+    return {k: v for k, v in answer.items() if k == "EventBridgeConfiguration" or k in KINDS}
+
+
+def write(s3: Any, bucket: str, account: str, configuration: dict[str, Any]) -> None:
+    s3.put_bucket_notification_configuration(
+        Bucket=bucket, ExpectedBucketOwner=account, NotificationConfiguration=configuration
+    )
+
+
+def describe(kind: str, entry: dict[str, Any]) -> str:
+    """One line about an entry, for the deploy output."""
+    target = entry.get(KINDS[kind], "?")
+    events = ", ".join(e.removeprefix("s3:").removesuffix(":*") for e in entry.get("Events", []))
+    rules = entry.get("Filter", {}).get("Key", {}).get("FilterRules", [])
+    where = "".join(f"; {r['Name'].lower()} {r['Value']!r}" for r in rules)
+    return f"{entry.get('Id')} -> {target} ({events}{where})"
+
+
+def others(configuration: dict[str, Any], stack: str) -> int:
+    """How many entries in the configuration are someone else's."""
+    count = sum(1 for kind in KINDS for e in configuration.get(kind, []) if not is_ours(e, stack))
+    return count + (1 if "EventBridgeConfiguration" in configuration else 0)

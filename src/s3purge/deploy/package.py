@@ -1,0 +1,187 @@
+"""The Lambda package: s3purge, its runtime dependencies for the target platform, the config.
+
+Dependencies are wheels for the function's architecture and Python (manylinux, not the
+host's), installed by pip into a cache directory keyed by platform and requirements, so
+a redeploy only re-zips. What the Lambda runtime already has (boto3 and its own
+dependencies) is left out. The zip is reproducible: same inputs, same bytes, same hash,
+so CloudFormation sees "no change" when nothing changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+import zipfile
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+import s3purge
+from s3purge.deploy import CONFIG_NAME, Architecture, DeployError
+
+IN_LAMBDA_RUNTIME = frozenset({"boto3", "botocore", "s3transfer", "jmespath", "python-dateutil", "urllib3", "six"})
+"""Distributions every Lambda Python runtime provides; packaging them only adds size."""
+NOT_AT_RUNTIME = ("demo", "deploy")
+"""Subpackages of s3purge the function never imports."""
+PLATFORMS = {
+    "arm64": ("manylinux2014_aarch64", "manylinux_2_28_aarch64"),
+    "x86_64": ("manylinux2014_x86_64", "manylinux_2_28_x86_64"),
+}
+MAX_UNZIPPED = 250 * 1024 * 1024
+"""Lambda's limit for a function's unzipped code."""
+_EPOCH = (1980, 1, 1, 0, 0, 0)
+
+
+@dataclass(frozen=True)
+class Package:
+    path: Path
+    sha256: str
+    size: int
+    unzipped: int
+    files: int
+
+    def summary(self) -> str:
+        return (
+            f"package {self.path.name}: {self.size / 2**20:.1f} MiB zipped, "
+            f"{self.unzipped / 2**20:.1f} MiB unzipped, {self.files} files"
+        )
+
+
+def build(
+    config_path: Path,
+    out: Path,
+    *,
+    arch: Architecture = "arm64",
+    runtime: str = "python3.12",
+    cache_dir: Path | None = None,
+    dependencies: Path | None = None,
+) -> Package:
+    """Write the zip to `out`. `dependencies`: an already installed tree to use instead of pip."""
+    deps = dependencies or install_dependencies(arch, runtime, cache_dir or default_cache())
+    entries = [*_tree(deps), *_source(), (CONFIG_NAME, config_path)]
+    return write_zip(out, entries)
+
+
+def default_cache() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "s3purge"
+
+
+def runtime_requirements() -> list[str]:
+    """s3purge's own requirements, minus extras and what the Lambda runtime provides."""
+    found = []
+    for requirement in metadata.requires("s3purge") or []:
+        if "extra ==" in requirement:
+            continue
+        name = re.match(r"[A-Za-z0-9._-]+", requirement)
+        if name and _normal(name.group()) not in IN_LAMBDA_RUNTIME:
+            found.append(requirement.split(";")[0].strip())
+    return sorted(found)
+
+
+def install_dependencies(arch: Architecture, runtime: str, cache_dir: Path) -> Path:
+    """pip-install the runtime requirements for the target platform; reuse a finished install."""
+    requirements = runtime_requirements()
+    version = runtime.removeprefix("python")
+    key = hashlib.sha256("\n".join([arch, version, *requirements]).encode()).hexdigest()[:16]
+    target = cache_dir / f"deps-{arch}-py{version}-{key}"
+    if (target / ".complete").exists():
+        return target
+    shutil.rmtree(target, ignore_errors=True)
+    platforms = [arg for plat in PLATFORMS[arch] for arg in ("--platform", plat)]
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--no-compile",
+        *platforms,
+        "--only-binary=:all:",
+        "--implementation=cp",
+        f"--python-version={version}",
+        f"--target={target}",
+        *requirements,
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        tail = "\n".join(done.stderr.strip().splitlines()[-8:])
+        raise DeployError(f"pip could not install the dependencies for {arch}/{runtime}:\n{tail}")
+    _remove_provided(target)
+    (target / ".complete").write_text("\n".join(requirements) + "\n")
+    return target
+
+
+def _remove_provided(target: Path) -> None:
+    """Delete distributions pulled in transitively that the Lambda runtime already has."""
+    for dist in metadata.distributions(path=[str(target)]):
+        if _normal(dist.metadata["Name"]) not in IN_LAMBDA_RUNTIME:
+            continue
+        files = list(dist.files or [])  # read RECORD before deleting it
+        for file in files:
+            Path(target, file).unlink(missing_ok=True)
+        for top in {Path(target, Path(f).parts[0]) for f in files}:
+            if top.is_dir() and not any(p.is_file() for p in top.rglob("*")):
+                shutil.rmtree(top)
+
+
+def _normal(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _tree(root: Path) -> list[tuple[str, Path]]:
+    """Every file under `root` as (name in zip, path), skipping caches and pip's own scripts."""
+    entries = []
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root)
+        if path.is_file() and "__pycache__" not in rel.parts and rel.parts[0] not in ("bin", ".complete"):
+            entries.append((rel.as_posix(), path))
+    return entries
+
+
+def _source() -> list[tuple[str, Path]]:
+    """s3purge's own modules, from wherever it is installed (wheel or source tree)."""
+    root = Path(s3purge.__file__).parent
+    return [
+        (f"s3purge/{name}", path)
+        for name, path in _tree(root)
+        if name.split("/")[0] not in NOT_AT_RUNTIME and path.suffix in (".py", ".typed")
+    ]
+
+
+def write_zip(out: Path, entries: list[tuple[str, Path]]) -> Package:
+    """A reproducible zip: sorted names, fixed timestamps, normalised permissions."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    unzipped = 0
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
+        for name, path in sorted(entries):
+            info = zipfile.ZipInfo(name, date_time=_EPOCH)
+            info.external_attr = (0o755 if os.access(path, os.X_OK) else 0o644) << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            data = path.read_bytes()
+            unzipped += len(data)
+            archive.writestr(info, data)
+    if unzipped > MAX_UNZIPPED:
+        raise DeployError(f"package is {unzipped / 2**20:.0f} MiB unzipped; Lambda allows 250 MiB")
+    digest = hashlib.sha256(out.read_bytes()).hexdigest()
+    return Package(path=out, sha256=digest, size=out.stat().st_size, unzipped=unzipped, files=len(entries))
+
+
+def from_file(path: Path, config_path: Path) -> Package:
+    """A package built earlier; it must carry exactly the config being deployed."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            infos = archive.infolist()
+            shipped = archive.read(CONFIG_NAME) if CONFIG_NAME in archive.namelist() else None
+    except (OSError, zipfile.BadZipFile) as error:
+        raise DeployError(f"{path}: not a usable package ({error})") from None
+    if shipped != config_path.read_bytes():
+        raise DeployError(f"{path} does not contain {config_path} as {CONFIG_NAME}; rebuild it (omit --package)")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    unzipped = sum(i.file_size for i in infos)
+    return Package(path=path, sha256=digest, size=path.stat().st_size, unzipped=unzipped, files=len(infos))

@@ -1,0 +1,125 @@
+"""Cost-aware plans: many changed URLs under one directory become its prefix, very many the whole CDN. Pure.
+
+Two rules per CDN, each off unless the account sets its threshold, because a prefix or full
+purge also drops cached objects that did not change (the next requests for them go to the
+origin):
+
+- prefix: a directory with more than `prefix` changed URLs directly in it is purged as that
+  directory's prefix (`https://host/dir/`), which also covers its subdirectories;
+- everything: more than `everything` changed URL paths on the CDN and the CDN is purged
+  entirely, one `everything` target per site root (`https://host/`) the changes touch.
+
+Counts are of distinct URLs (per scheme and host) for a directory, and of distinct URL paths
+for the CDN, so a key served on two hosts counts once. A rule fires only where the vendor
+declares (`supports`) it can purge that kind with the route's action; the core never asks
+which vendor it is. Every input target ends up covered by exactly one output target.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Literal
+from urllib.parse import urlsplit
+
+from s3purge.model import Action, Target
+from s3purge.providers.base import Supports
+
+Rule = Literal["prefix", "everything"]
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    """One CDN's escalation settings; None turns a rule off (the default)."""
+
+    prefix: int | None = None
+    everything: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """One rule that fired: what is purged now instead, how many targets it replaced, and why."""
+
+    cdn: str
+    rule: Rule
+    target: Target
+    replaced: int
+    reason: str
+
+
+@dataclass(slots=True)
+class Escalation:
+    targets: dict[Target, set[Target]] = field(default_factory=dict)
+    """Each target to purge -> the planned targets it stands for (itself when kept)."""
+    decisions: list[Decision] = field(default_factory=list)
+
+
+def escalate(targets: Iterable[Target], thresholds: Thresholds, supports: Supports) -> Escalation:
+    """One CDN's deduplicated targets, with URL targets escalated where a rule fires."""
+    result = Escalation()
+    urls: dict[Action, list[Target]] = {}
+    for target in targets:
+        if target.kind == "url":
+            urls.setdefault(target.action, []).append(target)
+        else:
+            result.targets[target] = {target}
+    for action, group in urls.items():
+        if not _everything(group, thresholds.everything, action in supports.get("everything", ()), result):
+            _prefixes(group, thresholds.prefix, action in supports.get("prefix", ()), result)
+    return result
+
+
+def _everything(urls: list[Target], limit: int | None, supported: bool, result: Escalation) -> bool:
+    paths = {urlsplit(t.value).path for t in urls}
+    if limit is None or not supported or len(paths) <= limit:
+        return False
+    roots: dict[str, set[Target]] = {}
+    for target in urls:
+        roots.setdefault(site_root(target.value), set()).add(target)
+    for root, covered in roots.items():
+        whole = Target(urls[0].cdn, urls[0].action, "everything", root)
+        result.targets[whole] = covered
+        reason = f"{len(paths)} changed paths > everything_threshold {limit}"
+        result.decisions.append(Decision(whole.cdn, "everything", whole, len(covered), reason))
+    return True
+
+
+def _prefixes(urls: list[Target], limit: int | None, supported: bool, result: Escalation) -> None:
+    counts: dict[str, set[str]] = {}
+    for target in urls:
+        counts.setdefault(directory(target.value), set()).add(target.value)
+    busy = {d for d, values in counts.items() if limit is not None and supported and len(values) > limit}
+    prefixes: dict[str, Target] = {}
+    for target in urls:
+        outer = next((d for d in ancestors(target.value) if d in busy), None)
+        if outer is None:
+            result.targets[target] = {target}
+            continue
+        if outer not in prefixes:
+            prefixes[outer] = Target(target.cdn, target.action, "prefix", outer)
+            result.targets[prefixes[outer]] = set()
+        result.targets[prefixes[outer]].add(target)
+    for outer, prefix in prefixes.items():
+        covered = result.targets[prefix]
+        reason = f"{len(counts[outer])} changed URLs in {outer} > prefix_threshold {limit}"
+        if len(covered) > len(counts[outer]):
+            reason += f" (+{len(covered) - len(counts[outer])} in its subdirectories)"
+        result.decisions.append(Decision(prefix.cdn, "prefix", prefix, len(covered), reason))
+
+
+def directory(url: str) -> str:
+    """The URL up to and including the last '/' of its path: `https://h/a/b.png` -> `https://h/a/`."""
+    return url[: url.rindex("/") + 1]
+
+
+def ancestors(url: str) -> list[str]:
+    """Directories containing `url`, outermost first, so a busy parent absorbs busy children."""
+    root = site_root(url)
+    parts = url[len(root) :].split("/")[:-1]
+    return [root + "".join(p + "/" for p in parts[:n]) for n in range(len(parts) + 1)]
+
+
+def site_root(url: str) -> str:
+    """`https://h/a/b.png` -> `https://h/`."""
+    split = urlsplit(url)
+    return f"{split.scheme}://{split.netloc}/"

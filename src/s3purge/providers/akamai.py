@@ -1,0 +1,202 @@
+"""Akamai Fast Purge (CCU v3): invalidate or delete by URL, cache tag or CP code, EdgeGrid-signed.
+
+Actions: `invalidate` (Akamai's recommendation: mark stale, revalidate with the origin) or
+`delete` (evict unconditionally). `purge`, the route default, means invalidate: for a
+changed S3 object revalidation fetches the new copy, and invalidate is the safer choice.
+"everything" purges the account's configured `cp_codes` (a CP code is Akamai's coarsest
+unit; there is no purge-all). Credentials come from an `.edgerc` file and section, or from
+inline `host`/`client_token`/`client_secret`/`access_token` (secret references welcome).
+Requests are signed with edgegrid-python, imported only when an Akamai account is used.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Generator
+from functools import cached_property
+from pathlib import Path
+from typing import ClassVar, Literal, cast
+
+import httpx
+from pydantic import model_validator
+
+from s3purge.errors import Rejected, Retryable
+from s3purge.model import Batch
+from s3purge.providers.base import Limits, Provider, Rate, VendorOptions, judge_status
+from s3purge.secrets import Secret
+
+BODY_LIMIT = 50_000
+"""Akamai answers 413 above this many bytes (the strictest figure in its docs)."""
+ENVELOPE = len('{"objects":[]}') - 1
+"""Body bytes besides the items (item_bytes counts a comma per item; the last has none)."""
+PATHS = {"url": "url", "tag": "tag", "everything": "cpcode"}
+CREDENTIALS = ("client_token", "client_secret", "access_token")
+
+
+class AkamaiOptions(VendorOptions):
+    edgerc: str | None = None
+    section: str = "default"
+    host: str | None = None
+    client_token: Secret | None = None
+    client_secret: Secret | None = None
+    access_token: Secret | None = None
+    network: Literal["production", "staging"] = "production"
+    cp_codes: list[int] = []
+    """What "everything" purges."""
+    scheme_in_cache_key: bool = False
+    """True for properties with protocol-specific cache keys: purge http and https URLs."""
+
+    @model_validator(mode="after")
+    def _one_credential_source(self) -> AkamaiOptions:
+        inline = [name for name in (*CREDENTIALS, "host") if getattr(self, name) is not None]
+        if self.edgerc and inline:
+            raise ValueError(f"give either edgerc or inline credentials, not both (found {', '.join(inline)})")
+        missing = [name for name in CREDENTIALS if getattr(self, name) is None]
+        if not self.edgerc and missing:
+            raise ValueError(f"needs edgerc, or inline credentials (missing {', '.join(missing)})")
+        if not self.edgerc and not (self.host or self.api_base):
+            raise ValueError("needs host (the akab-….purge.akamaiapis.net name from the credentials)")
+        return self
+
+
+class Akamai(Provider):
+    vendor = "akamai"
+    supports: ClassVar = {kind: frozenset({"purge", "invalidate", "delete"}) for kind in ("url", "tag", "everything")}
+    # Bytes: the body limit less its envelope. Items: the tag bucket (5,000) must fit one call.
+    # Rate: the account's URL-object bucket (10,000, refilling 200/s); tags and CP codes refill
+    # slower and are paced by Akamai's 429 and its X-Ratelimit headers.
+    limits = Limits(
+        max_items=5_000,
+        max_bytes=BODY_LIMIT - ENVELOPE,
+        concurrency=4,
+        rate=Rate(per_second=200, burst=10_000, unit="item"),
+    )
+    Options = AkamaiOptions
+    options: AkamaiOptions
+
+    @property
+    def scheme_agnostic(self) -> bool:
+        return not self.options.scheme_in_cache_key  # Akamai: a URL purge covers both schemes
+
+    @cached_property
+    def _credentials(self) -> dict[str, Secret]:
+        """host and the three EdgeGrid credentials; the .edgerc file is read on first use."""
+        opts = self.options
+        if not opts.edgerc:
+            creds = {name: getattr(opts, name) for name in CREDENTIALS}
+            return {**creds, "host": Secret("plain", value=opts.host or "")}
+        return _read_edgerc(Path(opts.edgerc).expanduser(), opts.section)
+
+    @property
+    def auth(self) -> httpx.Auth:
+        return EdgeGrid(*(self._credentials[name] for name in CREDENTIALS))
+
+    def requests(self, batch: Batch) -> list[httpx.Request]:
+        host = self._credentials["host"].reveal()  # reads .edgerc now, so a bad one fails this batch
+        objects: list[str] | list[int] = list(batch.values)
+        if batch.kind == "everything":
+            objects = self.options.cp_codes
+            if not objects:
+                raise Rejected("Akamai has no purge-all", "list the account's CP codes under cp_codes")
+        action = "delete" if batch.action == "delete" else "invalidate"
+        base = self.options.api_base or f"https://{host}"
+        url = f"{base.rstrip('/')}/ccu/v3/{action}/{PATHS[batch.kind]}/{self.options.network}"
+        body = json.dumps({"objects": objects}, separators=(",", ":"))  # compact, as item_bytes counts
+        return [httpx.Request("POST", url, content=body.encode(), headers={"Content-Type": "application/json"})]
+
+    def judge(self, response: httpx.Response) -> str:
+        answer = _json(response)
+        if response.is_success:
+            keys = ("purgeId", "estimatedSeconds", "supportId")
+            return " ".join(f"{key}={answer[key]}" for key in keys if key in answer)
+        status = response.status_code
+        if status in (429, 507):  # 507: the older docs' over-rate answer
+            raise Retryable(f"HTTP {status} {answer.get('title', 'rate limited')}", retry_after=rate_wait(response))
+        problem = " ".join(str(answer[k]) for k in ("title", "detail", "supportId") if answer.get(k))
+        if problem and status < 500:
+            raise Rejected(f"HTTP {status}: {problem}", HINTS.get(status, "see Akamai's detail above"))
+        return judge_status(response, HINTS.get(status, ""))
+
+
+HINTS = {
+    401: "check client_token/client_secret/access_token and the clock (EdgeGrid signs a timestamp)",
+    403: "grant the API client Fast Purge (CCU) access for these hostnames/CP codes/tags",
+    413: "request body over 50,000 bytes",
+}
+
+
+def rate_wait(response: httpx.Response) -> float:
+    """Seconds until Akamai's buckets hold this request, from X-Ratelimit-* (it sends no Retry-After)."""
+
+    def header(name: str) -> float | None:
+        try:
+            return float(response.headers[f"x-ratelimit-{name}"])
+        except (KeyError, ValueError):
+            return None
+
+    waits = []
+    requests_left, requests_rate = header("remaining"), header("limit-per-second")
+    if requests_left is not None and requests_left < 1 and requests_rate:
+        waits.append((1 - requests_left) / requests_rate)
+    objects_left, objects_rate = header("remaining-objects"), header("limit-per-second-objects")
+    size = _json(response).get("rateLimitCurrentRequestSize")
+    if objects_left is not None and objects_rate and isinstance(size, int | float):
+        waits.append(max(0.0, size - objects_left) / objects_rate)
+    if waits:
+        return max(waits)
+    refresh = [w for w in (header("seconds-to-refresh-limit"), header("seconds-to-refresh-limit-objects")) if w]
+    return max(refresh, default=5.0)  # Akamai's 429 page: wait about five seconds
+
+
+class EdgeGrid(httpx.Auth):
+    """Signs every send (retries too, with a fresh nonce and timestamp) with edgegrid-python."""
+
+    requires_request_body = True
+
+    def __init__(self, client_token: Secret, client_secret: Secret, access_token: Secret) -> None:
+        self._secrets = (client_token, client_secret, access_token)
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        import requests
+        from akamai.edgegrid import EdgeGridAuth  # type: ignore[import-untyped]
+
+        # edgegrid-python logs the signing key and tokens at DEBUG: never let those through
+        logging.getLogger("akamai.edgegrid.edgegrid").addFilter(_above_debug)
+        prepared = requests.PreparedRequest()
+        prepared.method, prepared.url = request.method, str(request.url)
+        prepared.body = request.content
+        prepared.headers = requests.structures.CaseInsensitiveDict(request.headers)
+        EdgeGridAuth(*(secret.reveal() for secret in self._secrets))(prepared)
+        request.headers["Authorization"] = cast(str, prepared.headers["Authorization"])
+        yield request
+
+
+def _above_debug(record: logging.LogRecord) -> bool:
+    return record.levelno > logging.DEBUG
+
+
+def _read_edgerc(path: Path, section: str) -> dict[str, Secret]:
+    from configparser import ConfigParser, Error
+
+    parser = ConfigParser(interpolation=None)
+    try:
+        found = parser.read(path, encoding="utf-8")
+    except (OSError, Error) as error:
+        raise Rejected(f"cannot read {path}: {type(error).__name__}", "fix the edgerc file") from None
+    if not found or not parser.has_section(section):
+        raise Rejected(f"{path} has no [{section}] section", "check edgerc and section in the config")
+    values = {name: parser.get(section, name, fallback="").strip() for name in (*CREDENTIALS, "host")}
+    missing = [name for name, value in values.items() if not value]
+    if missing:
+        raise Rejected(f"{path} [{section}] lacks {', '.join(missing)}", "copy the API client's credentials")
+    values["host"] = values["host"].removeprefix("https://").rstrip("/")
+    return {name: Secret("plain", value=value) for name, value in values.items()}
+
+
+def _json(response: httpx.Response) -> dict[str, object]:
+    try:
+        answer = response.json()
+    except (ValueError, httpx.ResponseNotRead):
+        return {}
+    return answer if isinstance(answer, dict) else {}

@@ -1,0 +1,109 @@
+"""Cloudflare purge_cache: files (URLs), cache tags, prefixes and everything, for one zone.
+
+Auth is an API token with the Cache Purge permission (Bearer), or the legacy global API
+key + e-mail. Items per call default to 100, the figure for every plan and kind in
+Cloudflare's current docs; set the account's `max_items` lower for old limits (30) or up
+to 500 on Enterprise zones that purge URLs only (tags and prefixes stay at 100 a call).
+Whether http and https share a cache entry depends on the zone, so both are purged.
+Cloudflare has no soft purge: only `purge`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, ClassVar
+
+import httpx
+from pydantic import Field, model_validator
+
+from s3purge.errors import Rejected, Retryable
+from s3purge.model import Batch
+from s3purge.providers.base import Limits, Provider, Rate, VendorOptions, judge_status, retry_after
+from s3purge.secrets import Secret
+
+API = "https://api.cloudflare.com/client/v4"
+FLEX_MAX = 100
+"""Tags, hosts and prefixes per call, on every plan."""
+FIELDS = {"url": "files", "tag": "tags", "prefix": "prefixes"}
+
+
+class CloudflareOptions(VendorOptions):
+    zone_id: str = Field(pattern=r"^[0-9a-f]{32}$")
+    api_token: Secret | None = None
+    api_key: Secret | None = None
+    email: str | None = None
+    file_headers: dict[str, str] = {}
+    """Cache-key headers sent with every URL ({url, headers} files), e.g. CF-Device-Type."""
+
+    @model_validator(mode="after")
+    def _one_auth(self) -> CloudflareOptions:
+        if (self.api_token is None) == (self.api_key is None):
+            raise ValueError("give api_token, or the legacy api_key with email (one of them)")
+        if (self.api_key is None) != (self.email is None):
+            raise ValueError("api_key and email go together")
+        return self
+
+
+class Cloudflare(Provider):
+    vendor = "cloudflare"
+    supports: ClassVar = {kind: frozenset({"purge"}) for kind in ("url", "tag", "prefix", "everything")}
+    # 4/s is the global API limit (1,200 calls per 5 minutes per token); the per-plan purge
+    # buckets (Free: 5 tag/prefix calls a minute) answer 429 + Retry-After, which the core honours.
+    limits = Limits(max_items=100, concurrency=4, rate=Rate(per_second=4, burst=20))
+    Options = CloudflareOptions
+    options: CloudflareOptions
+    secret_headers = frozenset({"authorization", "x-auth-key"})
+
+    def requests(self, batch: Batch) -> list[httpx.Request]:
+        opts = self.options
+        if batch.kind == "everything":
+            body: dict[str, Any] = {"purge_everything": True}
+        elif batch.kind == "prefix":  # Cloudflare wants host/path, no scheme: http and https are one
+            body = {"prefixes": list(dict.fromkeys(re.sub(r"^[a-z]+://", "", v) for v in batch.values))}
+        elif batch.kind == "url" and opts.file_headers:
+            body = {"files": [{"url": url, "headers": opts.file_headers} for url in batch.values]}
+        else:
+            body = {FIELDS[batch.kind]: list(batch.values)}
+        if batch.kind in ("tag", "prefix") and len(batch.values) > FLEX_MAX:
+            raise Rejected(f"Cloudflare takes at most {FLEX_MAX} {FIELDS[batch.kind]} a call", "lower max_items")
+        url = f"{(opts.api_base or API).rstrip('/')}/zones/{opts.zone_id}/purge_cache"
+        return [httpx.Request("POST", url, json=body, headers=self._auth_headers())]
+
+    def _auth_headers(self) -> dict[str, str]:
+        opts = self.options
+        if opts.api_token is not None:
+            return {"Authorization": f"Bearer {opts.api_token.reveal()}"}
+        assert opts.api_key is not None and opts.email is not None  # checked in CloudflareOptions
+        return {"X-Auth-Email": opts.email, "X-Auth-Key": opts.api_key.reveal()}
+
+    def judge(self, response: httpx.Response) -> str:
+        status = response.status_code
+        if status == 429:
+            wait = retry_after(response.headers)
+            raise Retryable("HTTP 429 rate limited", retry_after=_reset(response) if wait is None else wait)
+        try:
+            answer = response.json()
+        except ValueError:
+            answer = None
+        if not isinstance(answer, dict) or "success" not in answer or status >= 500:
+            judge_status(response, HINTS.get(status, "not a Cloudflare API answer: check api_base"))
+            raise Rejected(f"HTTP {status}: not a Cloudflare API answer", "check api_base")
+        if answer["success"] is not True:
+            errors = "; ".join(f"{e.get('code')}: {e.get('message')}" for e in answer.get("errors") or [])
+            raise Rejected(
+                f"HTTP {status}: {errors or 'success: false'}", HINTS.get(status, "see Cloudflare's message")
+            )
+        return f"id={(answer.get('result') or {}).get('id', '?')}"
+
+
+HINTS = {
+    400: "Cloudflare refused the request: see its message",
+    401: "check api_token (or api_key and email)",
+    403: "the token needs the Zone > Cache Purge permission on this zone",
+}
+
+
+def _reset(response: httpx.Response) -> float | None:
+    """Seconds from the `Ratelimit: "default";r=0;t=30` header, when Retry-After is missing."""
+    found = re.search(r"\bt=(\d+)", response.headers.get("ratelimit", ""))
+    return float(found.group(1)) if found else None

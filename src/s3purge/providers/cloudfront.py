@@ -1,0 +1,198 @@
+"""AWS CloudFront: one SigV4-signed CreateInvalidation per batch and distribution.
+
+Paths are rebuilt from the decoded key by CloudFront's rule: percent-encode non-ASCII and
+RFC 1738 "unsafe" characters (space " # % < > [ \\ ] ^ ` { | } ~) and nothing else, or the
+cached object is not matched. `*` is a wildcard (last character only) and has no escape, so
+a key containing `*` is invalidated as a wildcard cut after its first `*`: that covers it.
+Prefixes become `/dir/*`, everything `/*`. The CallerReference hashes distribution, sources
+and paths: a retried or redriven call gets back the invalidation it made, never a second.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import xml.etree.ElementTree as ET
+from collections.abc import Generator
+from typing import Any, ClassVar
+from urllib.parse import quote, unquote, urlsplit
+
+import httpx
+from pydantic import Field
+
+from s3purge.errors import Rejected, Retryable
+from s3purge.model import Batch, TargetKind
+from s3purge.providers.base import Limits, Provider, VendorOptions, judge_status, retry_after
+
+API_BASE = "https://cloudfront.amazonaws.com"
+NS = "http://cloudfront.amazonaws.com/doc/2020-05-31/"
+MAX_PATHS = 3000
+MAX_WILDCARDS = 15
+SAFE = "/;:@=&$+!*'(),"
+"""RFC 1738 reserved (without '?', which would start a query), safe and extra characters."""
+RETRYABLE = {"TooManyInvalidationsInProgress", "Throttling", "ThrottlingException", "RequestLimitExceeded"}
+HINTS = {
+    "AccessDenied": "allow cloudfront:CreateInvalidation on this distribution to the function's role",
+    "NoSuchDistribution": "check distribution_ids in the config",
+    "InvalidArgument": "a path was refused; report the key, it may need another encoding rule",
+}
+
+
+class CloudFrontOptions(VendorOptions):
+    distribution_ids: list[str] = Field(min_length=1)
+    """Every distribution in front of the bucket; each batch is invalidated on each."""
+    wait: bool = False
+    """Acknowledge only once CloudFront reports the invalidation completed (minutes)."""
+
+
+class CloudFront(Provider):
+    vendor = "cloudfront"
+    supports: ClassVar = {
+        "url": frozenset({"purge"}),
+        "prefix": frozenset({"purge"}),
+        "everything": frozenset({"purge"}),
+    }
+    limits = Limits(max_items=MAX_PATHS, concurrency=4, timeout=15.0)
+    Options = CloudFrontOptions
+    options: CloudFrontOptions
+    secret_headers = frozenset({"authorization", "x-amz-security-token"})
+
+    def __init__(self, name: str, options: VendorOptions) -> None:
+        super().__init__(name, options)
+        self._auth = SigV4("cloudfront", "us-east-1")  # CloudFront's API lives in us-east-1
+
+    @property
+    def scheme_agnostic(self) -> bool:
+        return True  # paths carry no scheme (nor host): one invalidation covers all
+
+    @property
+    def auth(self) -> httpx.Auth:
+        return self._auth
+
+    def paths(self, batch: Batch) -> list[str]:
+        """The batch's invalidation paths, deduplicated (several hosts share one path)."""
+        return list(dict.fromkeys(invalidation_path(batch.kind, value) for value in batch.values))
+
+    def paid_paths(self, batch: Batch) -> int:
+        """Paths CloudFront bills for this batch (a wildcard counts as one), over all distributions."""
+        return len(self.paths(batch)) * len(self.options.distribution_ids)
+
+    def requests(self, batch: Batch) -> list[httpx.Request]:
+        base = (self.options.api_base or API_BASE).rstrip("/")
+        chunks = _chunks(self.paths(batch))
+        return [
+            httpx.Request(
+                "POST",
+                f"{base}/2020-05-31/distribution/{quote(dist, safe='')}/invalidation",
+                content=invalidation_batch(paths, caller_reference(dist, batch.sources, paths)),
+                headers={"Content-Type": "text/xml"},
+            )
+            for dist in self.options.distribution_ids
+            for paths in chunks
+        ]
+
+    def judge(self, response: httpx.Response) -> str:
+        distribution = response.request.url.path.rpartition("/distribution/")[2].partition("/")[0]
+        root = _xml(response)
+        if response.status_code == 201 and root is not None:
+            found = {_local(e.tag): (e.text or "") for e in root}
+            ident, status = found.get("Id", "?"), found.get("Status", "?")
+            if self.options.wait and status.lower() != "completed":  # moto says COMPLETED
+                raise Retryable(f"invalidation {ident} on {distribution} still {status}")
+            return f"invalidation {ident} on {distribution} ({status})"
+        error = {_local(e.tag): (e.text or "") for e in root.iter()} if root is not None else {}
+        code = error.get("Code", "")
+        if code in RETRYABLE:
+            raise Retryable(f"{code} on {distribution}", retry_after=retry_after(response.headers))
+        if code:
+            raise Rejected(f"HTTP {response.status_code} {code}: {error.get('Message', '')}", HINTS.get(code, ""))
+        return judge_status(response)
+
+
+def invalidation_path(kind: TargetKind, value: str) -> str:
+    """A target's CloudFront path: `https://h/a%20b~1.png` -> `/a%20b%7E1.png`, prefix -> `/dir/*`."""
+    if kind == "everything":
+        return "/*"
+    decoded = unquote(urlsplit(value).path) or "/"
+    path = quote(decoded, safe=SAFE).replace("~", "%7E")  # quote() never escapes '~'
+    if kind == "prefix":
+        path += "*"
+    star = path.find("*")
+    return path if star < 0 else path[: star + 1]
+
+
+def caller_reference(distribution: str, sources: frozenset[str], paths: list[str]) -> str:
+    digest = hashlib.sha256("\n".join([distribution, *sorted(sources), "", *paths]).encode())
+    return "s3purge-" + digest.hexdigest()[:40]
+
+
+def invalidation_batch(paths: list[str], reference: str) -> bytes:
+    """The CreateInvalidation body, members in the botocore model's order."""
+    root = ET.Element("InvalidationBatch", xmlns=NS)
+    holder = ET.SubElement(root, "Paths")
+    ET.SubElement(holder, "Quantity").text = str(len(paths))
+    items = ET.SubElement(holder, "Items")
+    for path in paths:
+        ET.SubElement(items, "Path").text = path
+    ET.SubElement(root, "CallerReference").text = reference
+    body: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    return body
+
+
+def _chunks(paths: list[str]) -> list[list[str]]:
+    """At most 3,000 paths and 15 wildcards per invalidation (CloudFront's in-flight caps)."""
+    chunks: list[list[str]] = [[]]
+    wildcards = 0
+    for path in paths:
+        star = path.endswith("*")
+        if len(chunks[-1]) == MAX_PATHS or (star and wildcards == MAX_WILDCARDS):
+            chunks.append([])
+            wildcards = 0
+        chunks[-1].append(path)
+        wildcards += star
+    return [c for c in chunks if c]
+
+
+def _xml(response: httpx.Response) -> ET.Element | None:
+    try:
+        return ET.fromstring(response.content)  # noqa: S314  (AWS's answer; expat refuses entity bombs)
+    except ET.ParseError:
+        return None
+
+
+def _local(tag: str) -> str:
+    return tag.rpartition("}")[2]
+
+
+class SigV4(httpx.Auth):
+    """Signs every attempt anew with botocore (imported lazily; it ships in Lambda)."""
+
+    requires_request_body = True
+
+    def __init__(self, service: str, region: str) -> None:
+        self.service, self.region = service, region
+        self._credentials: Any = None
+        self._lock = threading.Lock()
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        from botocore.auth import SigV4Auth
+        from botocore.awsrequest import AWSRequest
+
+        # Sign only what no proxy rewrites: botocore adds Host from the URL, as httpx sends it.
+        headers = {"Content-Type": request.headers.get("content-type", "")}
+        signed = AWSRequest(request.method, str(request.url), headers, request.content)
+        SigV4Auth(self._frozen(), self.service, self.region).add_auth(signed)
+        for name in ("Authorization", "X-Amz-Date", "X-Amz-Security-Token"):
+            if name in signed.headers:
+                request.headers[name] = signed.headers[name]
+        yield request
+
+    def _frozen(self) -> Any:
+        with self._lock:  # one credential lookup per process; refreshable ones renew themselves
+            if self._credentials is None:
+                from botocore.session import get_session
+
+                self._credentials = get_session().get_credentials()
+        if self._credentials is None:
+            raise Rejected("no AWS credentials", "give the function a role, or set AWS_* variables")
+        return self._credentials.get_frozen_credentials()

@@ -1,0 +1,83 @@
+"""Edgecast (Verizon Digital Media -> Edgio): purge or load (prefetch) one URL per call.
+
+Service status: the Edgio platform, Edgecast included, ended service on 2025-01-15. This
+module is kept for users migrating from the old scripts and works against Edgecast's
+documented REST API (`PUT /v2/mcc/customers/{account}/edge/purge|load`, `TOK:` auth);
+expect DNS or HTTP failures against the real host.
+
+Edgecast allows 50 outstanding purges (and 50 loads) per account and answers an
+over-limit with 400, not 429: that answer is retried, every other 400 is not. A purge
+covers http and https, but a load is per scheme, so URLs are not merged across schemes.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import ClassVar, Literal
+
+import httpx
+
+from s3purge.errors import Rejected, Retryable
+from s3purge.model import Batch
+from s3purge.providers.base import Limits, Provider, VendorOptions, judge_status
+from s3purge.secrets import Secret
+
+API = "https://api.edgecast.com"
+MEDIA_TYPES = {"flash": 2, "http-large": 3, "http-small": 8, "adn": 14}
+"""Platform name -> the API's MediaType id."""
+OVER_LIMIT = re.compile(r"concurren|limit|too many", re.IGNORECASE)
+"""How Edgecast's 400 for too many outstanding requests differs from a malformed request."""
+
+
+class EdgecastOptions(VendorOptions):
+    account: str
+    """Customer account number (hex, e.g. 0001), shown in the MCC's upper-right corner."""
+    token: Secret
+    """REST API token from MCC "My Settings"; sent as `Authorization: TOK:<token>`."""
+    platform: Literal["http-large", "http-small", "adn", "flash"] = "http-small"
+    """The old scripts' default was the HTTP Small platform."""
+
+
+class Edgecast(Provider):
+    vendor = "edgecast"
+    supports: ClassVar = {
+        "url": frozenset({"purge", "load"}),
+        "prefix": frozenset({"purge"}),
+        "everything": frozenset({"purge"}),
+    }
+    # Edgecast counts every outstanding request against 50 per account; stay well below it
+    # so other tools (and concurrent Lambda instances) keep room.
+    limits = Limits(max_items=1, concurrency=16)
+    Options = EdgecastOptions
+    options: EdgecastOptions
+
+    def requests(self, batch: Batch) -> list[httpx.Request]:
+        (value,) = batch.values
+        if batch.kind in ("prefix", "everything"):
+            value = value.rstrip("/") + "/*"  # Edgecast's recursive directory wildcard
+        opts = self.options
+        url = f"{(opts.api_base or API).rstrip('/')}/v2/mcc/customers/{opts.account}/edge/{batch.action}"
+        headers = {"Authorization": f"TOK:{opts.token.reveal()}", "Accept": "application/json"}
+        body = {"MediaPath": value, "MediaType": MEDIA_TYPES[opts.platform]}
+        return [httpx.Request("PUT", url, headers=headers, json=body)]
+
+    def judge(self, response: httpx.Response) -> str:
+        if response.status_code == 400 and OVER_LIMIT.search(_message(response)):
+            raise Retryable(f"HTTP 400: {_message(response)}")
+        if response.status_code == 400:
+            raise Rejected(f"HTTP 400: {_message(response)}", "check account (the hex customer number) and platform")
+        judge_status(response)
+        return f"id {_body(response).get('Id', '?')}"
+
+
+def _body(response: httpx.Response) -> dict[str, object]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _message(response: httpx.Response) -> str:
+    """Edgecast errors are {"Message": "..."}; fall back to the raw text."""
+    return str(_body(response).get("Message") or response.text[:300])

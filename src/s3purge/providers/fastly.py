@@ -1,0 +1,123 @@
+"""Fastly: URL, surrogate-key and purge-all through the HTTPS API (api.fastly.com).
+
+URL purges are `POST /purge/{host/path}` on the API host, one URL per call: the token
+never goes to the object's own (possibly plain-http) URL, unlike the old script's
+`PURGE http://host/key`. Surrogate keys go 256 per call as a JSON body; purge-all is per
+service. `invalidate` is Fastly's soft purge (`Fastly-Soft-Purge: 1`), which purge-all
+cannot do. Fastly's default cache key is host + path, so one purge covers both schemes.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import ClassVar
+from urllib.parse import quote, urlsplit
+
+import httpx
+from pydantic import field_validator
+
+from s3purge.errors import Rejected, Retryable
+from s3purge.model import Batch
+from s3purge.providers.base import Limits, Provider, VendorOptions, judge_status, retry_after
+from s3purge.secrets import Secret
+
+API = "https://api.fastly.com"
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+class FastlyOptions(VendorOptions):
+    api_token: Secret
+    """Fastly-Key: scope purge_select for URL and key purges, purge_all for everything."""
+    service_id: str | None = None
+    """Needed for surrogate-key purges and purge-all; URL purges name the host instead."""
+
+    @field_validator("api_base")
+    @classmethod
+    def _https_only(cls, base: str | None) -> str | None:
+        # The token must never cross the network in clear text; loopback is for local emulators.
+        if base is not None and urlsplit(base).scheme != "https" and urlsplit(base).hostname not in LOOPBACK:
+            raise ValueError("must be an https:// URL (the API token is sent to it)")
+        return base
+
+
+class Fastly(Provider):
+    vendor = "fastly"
+    supports: ClassVar = {
+        "url": frozenset({"purge", "invalidate"}),
+        "tag": frozenset({"purge", "invalidate"}),
+        "everything": frozenset({"purge"}),
+    }
+    # URL and key purges are not counted in Fastly's hourly API budget; purge-all is, and
+    # answers 429 with Fastly-RateLimit-Reset when spent (handled in judge).
+    limits = Limits(max_items=256, concurrency=16)
+    Options = FastlyOptions
+    options: FastlyOptions
+    secret_headers = frozenset({"fastly-key"})
+
+    @property
+    def scheme_agnostic(self) -> bool:
+        return True
+
+    def requests(self, batch: Batch) -> list[httpx.Request]:
+        if batch.kind == "url":
+            return [self._post(f"/purge/{_cached_url(url)}", batch) for url in batch.values]
+        service = self._service()
+        if batch.kind == "everything":
+            if batch.action != "purge":
+                raise Rejected("Fastly cannot soft-purge everything", "soft-purge a surrogate key every object carries")
+            return [self._post(f"/service/{service}/purge_all", batch)]
+        if len(batch.values) == 1:
+            return [self._post(f"/service/{service}/purge/{quote(batch.values[0], safe='')}", batch)]
+        return [self._post(f"/service/{service}/purge", batch, {"surrogate_keys": list(batch.values)})]
+
+    def judge(self, response: httpx.Response) -> str:
+        if response.status_code == 429:
+            raise Retryable("HTTP 429 (Fastly rate limit)", retry_after=_reset(response.headers))
+        judge_status(response, _hint(response.status_code))
+        return _purge_ids(response)
+
+    def _service(self) -> str:
+        if not self.options.service_id:
+            raise Rejected("Fastly key and purge-all need a service", f"set service_id for CDN {self.name!r}")
+        return quote(self.options.service_id, safe="")
+
+    def _post(self, path: str, batch: Batch, body: object = None) -> httpx.Request:
+        headers = {"Fastly-Key": self.options.api_token.reveal(), "Accept": "application/json"}
+        if batch.action == "invalidate":
+            headers["Fastly-Soft-Purge"] = "1"
+        return httpx.Request("POST", (self.options.api_base or API).rstrip("/") + path, headers=headers, json=body)
+
+
+def _cached_url(url: str) -> str:
+    """https://host/path?q -> host/path?q, as the API expects (no scheme)."""
+    return url.split("://", 1)[-1]
+
+
+def _purge_ids(response: httpx.Response) -> str:
+    """The purge id (single) or ids (bulk: a map key -> id), shortened for the log."""
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    if not isinstance(body, dict):
+        return ""
+    ids = [str(body["id"])] if "id" in body else [str(v) for k, v in body.items() if k != "status"]
+    more = f" (+{len(ids) - 5} more)" if len(ids) > 5 else ""
+    return f"purge ids {','.join(ids[:5])}{more}" if ids else ""
+
+
+def _reset(headers: httpx.Headers) -> float | None:
+    """Seconds until Fastly-RateLimit-Reset (epoch seconds), else Retry-After."""
+    reset = headers.get("fastly-ratelimit-reset")
+    try:
+        return max(0.0, float(reset) - time.time()) if reset else retry_after(headers)
+    except ValueError:
+        return retry_after(headers)
+
+
+def _hint(status: int) -> str:
+    if status in (401, 403):
+        return "check api_token: it needs scope purge_select (purge_all for everything) on this service"
+    if status == 404:
+        return "check service_id and api_base"
+    return "Fastly rejected the request; see its message"

@@ -1,0 +1,238 @@
+"""The template: least-privilege role statement by statement, triggers, alarms, cfn-lint."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from s3purge import config as config_module
+from s3purge.deploy import DeployError, Options, template
+from s3purge.deploy import notifications as notes
+
+SUB = "Fn::Sub"
+
+
+def role_statements(built: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    (policy,) = built["Resources"]["Role"]["Properties"]["Policies"]
+    return {s["Sid"]: s for s in policy["PolicyDocument"]["Statement"]}
+
+
+def test_the_role_grants_only_what_s3purge_needs_statement_by_statement(loaded: config_module.Config) -> None:
+    built = template.build(loaded, Options(name="purger"))
+    role = built["Resources"]["Role"]["Properties"]
+    assert "ManagedPolicyArns" not in role  # no FullAccess (or any) managed policy
+    assert role["AssumeRolePolicyDocument"]["Statement"] == [
+        {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+    ]
+    statements = role_statements(built)
+    queue = {"Fn::GetAtt": ["Queue", "Arn"]}
+    assert statements.pop("WriteOwnLogs") == {
+        "Sid": "WriteOwnLogs",
+        "Effect": "Allow",
+        "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+        "Resource": {SUB: "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:/aws/lambda/purger:*"},
+    }
+    assert statements.pop("ConsumeOwnQueue") == {
+        "Sid": "ConsumeOwnQueue",
+        "Effect": "Allow",
+        "Action": ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"],
+        "Resource": queue,
+    }
+    assert statements.pop("RequeueNarrowedRetries") == {
+        "Sid": "RequeueNarrowedRetries",
+        "Effect": "Allow",
+        "Action": ["sqs:SendMessage", "sqs:GetQueueUrl"],
+        "Resource": queue,
+    }
+    assert statements.pop("ReadConfiguredParameters") == {
+        "Sid": "ReadConfiguredParameters",
+        "Effect": "Allow",
+        "Action": "ssm:GetParameter",
+        "Resource": [
+            {SUB: "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/s3purge/varnish/token"}
+        ],
+    }
+    assert statements.pop("ReadConfiguredSecrets") == {
+        "Sid": "ReadConfiguredSecrets",
+        "Effect": "Allow",
+        "Action": "secretsmanager:GetSecretValue",
+        "Resource": [
+            {SUB: "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:s3purge/fastly-??????"}
+        ],
+    }
+    assert statements.pop("DecryptConfiguredSecrets") == {
+        "Sid": "DecryptConfiguredSecrets",
+        "Effect": "Allow",
+        "Action": "kms:Decrypt",
+        "Resource": {SUB: "arn:${AWS::Partition}:kms:${AWS::Region}:${AWS::AccountId}:key/*"},
+        "Condition": {
+            "StringEquals": {
+                "kms:ViaService": [
+                    {SUB: "ssm.${AWS::Region}.amazonaws.com"},
+                    {SUB: "secretsmanager.${AWS::Region}.amazonaws.com"},
+                ]
+            }
+        },
+    }
+    assert statements.pop("InvalidateConfiguredDistributions") == {
+        "Sid": "InvalidateConfiguredDistributions",
+        "Effect": "Allow",
+        "Action": ["cloudfront:CreateInvalidation", "cloudfront:GetInvalidation"],
+        "Resource": [
+            {SUB: "arn:${AWS::Partition}:cloudfront::${AWS::AccountId}:distribution/E2EXAMPLE1"},
+            {SUB: "arn:${AWS::Partition}:cloudfront::${AWS::AccountId}:distribution/E2EXAMPLE2"},
+        ],
+    }
+    assert statements == {}, "a statement nobody reviewed"
+
+
+def test_no_resource_is_a_wildcard_anywhere_in_the_template(loaded: config_module.Config) -> None:
+    for trigger in ("sqs", "direct"):
+        text = json.dumps(template.build(loaded, Options(trigger=trigger)))
+        assert '"Resource": "*"' not in text
+        assert '"Action": "*"' not in text and ':*"' not in text.replace("log-group:/aws/lambda/s3purge:*", "")
+
+
+def test_a_config_without_secret_references_or_cloudfront_gets_no_such_grants(tmp_path: Path) -> None:
+    path = tmp_path / "plain.yml"
+    path.write_text(
+        "cdns:\n  v: {vendor: http, endpoints: ['http://127.0.0.1:9'], headers: {X-Token: inline-value}}\n"
+        "buckets:\n  b: [{cdn: v, hosts: [a.example]}]\n"
+    )
+    statements = role_statements(template.build(config_module.load(path), Options(trigger="direct")))
+    assert sorted(statements) == ["DeadLetterFailedEvents", "WriteOwnLogs"]
+    assert statements["DeadLetterFailedEvents"]["Action"] == "sqs:SendMessage"
+    assert statements["DeadLetterFailedEvents"]["Resource"] == {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}
+
+
+def test_secret_ids_given_as_arns_are_granted_exactly(tmp_path: Path) -> None:
+    arn = "arn:aws:secretsmanager:eu-west-1:111122223333:secret:cdn-AbCdEf"
+    path = tmp_path / "arn.yml"
+    path.write_text(
+        "cdns:\n  v: {vendor: http, endpoints: ['http://127.0.0.1:9'], headers: "
+        f"{{A: {{secretsmanager: '{arn}'}}, B: {{ssm: 'plain-name'}}}}}}\n"
+        "buckets:\n  b: [{cdn: v, hosts: [a.example]}]\n"
+    )
+    statements = role_statements(template.build(config_module.load(path), Options()))
+    assert statements["ReadConfiguredSecrets"]["Resource"] == [arn]
+    assert statements["ReadConfiguredParameters"]["Resource"] == [
+        {SUB: "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/plain-name"}
+    ]
+
+
+def test_the_function_queue_and_mapping(loaded: config_module.Config) -> None:
+    resources = template.build(loaded, Options(name="p", timeout=30, batch_window=7))["Resources"]
+    function = resources["Function"]
+    assert function["DependsOn"] == "LogGroup"  # else Lambda makes the group itself, without retention
+    assert function["Properties"]["Runtime"] == "python3.12"
+    assert function["Properties"]["Architectures"] == ["arm64"]
+    assert function["Properties"]["Handler"] == "s3purge.entry.aws_lambda.handler"
+    assert function["Properties"]["Environment"] == {
+        "Variables": {"config_file": "multicdn.config.yml", "debug": "false"}
+    }
+    assert function["Properties"]["Code"] == {"S3Bucket": {"Ref": "CodeBucket"}, "S3Key": {"Ref": "CodeKey"}}
+    queue = resources["Queue"]["Properties"]
+    assert queue["VisibilityTimeout"] == 180  # six times the function timeout, as AWS advises
+    assert queue["RedrivePolicy"] == {
+        "deadLetterTargetArn": {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]},
+        "maxReceiveCount": 5,
+    }
+    mapping = resources["EventSourceMapping"]["Properties"]
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert mapping["MaximumBatchingWindowInSeconds"] == 7
+    statement = resources["QueuePolicy"]["Properties"]["PolicyDocument"]["Statement"][0]
+    assert statement["Principal"] == {"Service": "s3.amazonaws.com"}
+    assert statement["Action"] == "sqs:SendMessage"
+    assert statement["Condition"] == {
+        "ArnLike": {"aws:SourceArn": [{SUB: "arn:${AWS::Partition}:s3:::media"}, {SUB: "arn:${AWS::Partition}:s3:::site"}]},
+        "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
+    }
+    assert resources["LogGroup"]["Properties"] == {"LogGroupName": "/aws/lambda/p", "RetentionInDays": 14}
+
+
+def test_direct_trigger_permits_only_the_buckets_of_this_account(loaded: config_module.Config) -> None:
+    resources = template.build(loaded, Options(trigger="direct", buckets=("site",)))["Resources"]
+    assert "Queue" not in resources and "EventSourceMapping" not in resources
+    assert resources["InvokePermission0"]["Properties"] == {
+        "Action": "lambda:InvokeFunction",
+        "FunctionName": {"Fn::GetAtt": ["Function", "Arn"]},
+        "Principal": "s3.amazonaws.com",
+        "SourceArn": {SUB: "arn:${AWS::Partition}:s3:::site"},
+        "SourceAccount": {"Ref": "AWS::AccountId"},
+    }
+    assert [k for k in resources if k.startswith("InvokePermission")] == ["InvokePermission0"]
+    assert resources["Function"]["Properties"]["DeadLetterConfig"] == {
+        "TargetArn": {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}
+    }
+
+
+def test_alarms_watch_errors_and_dead_letters_and_can_mail(loaded: config_module.Config) -> None:
+    resources = template.build(loaded, Options(alarm_email="ops@example.test"))["Resources"]
+    errors, dead = resources["ErrorsAlarm"]["Properties"], resources["DeadLetterAlarm"]["Properties"]
+    assert (errors["Namespace"], errors["MetricName"]) == ("AWS/Lambda", "Errors")
+    assert errors["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": "Function"}}]
+    assert (dead["Namespace"], dead["MetricName"]) == ("AWS/SQS", "ApproximateNumberOfMessagesVisible")
+    assert dead["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": ["DeadLetterQueue", "QueueName"]}}]
+    assert errors["AlarmActions"] == dead["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+    assert resources["AlarmTopic"]["Properties"]["Subscription"] == [
+        {"Protocol": "email", "Endpoint": "ops@example.test"}
+    ]
+    assert "AlarmTopic" not in template.build(loaded, Options())["Resources"]
+
+
+def test_a_bucket_without_routes_is_refused(loaded: config_module.Config) -> None:
+    with pytest.raises(DeployError, match=r"bucket\(s\) nope have no routes .*configured: media, site"):
+        template.build(loaded, Options(buckets=("site", "nope")))
+
+
+@pytest.mark.parametrize(
+    "options",
+    [Options(alarm_email="ops@example.test"), Options(trigger="direct", arch="x86_64", runtime="python3.13")],
+    ids=["sqs", "direct"],
+)
+def test_the_template_passes_cfn_lint(loaded: config_module.Config, options: Options) -> None:
+    from cfnlint.api import lint
+
+    for fmt in ("json", "yaml"):
+        matches = lint(template.dump(template.build(loaded, options), fmt), regions=["us-east-1", "eu-west-1"])
+        assert [str(m) for m in matches] == []
+
+
+def test_our_notification_entry_covers_every_route_of_the_bucket(loaded: config_module.Config) -> None:
+    kind, entry = notes.entry_for("p", "sqs", "arn:q", loaded.routes("site"))
+    assert kind == "QueueConfigurations"
+    assert entry == {
+        "Id": "s3purge:p",
+        "Events": ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"],
+        "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "public/"}]}},  # public/ and public/assets/
+        "QueueArn": "arn:q",
+    }
+    kind, entry = notes.entry_for("p", "direct", "arn:f", loaded.routes("media"))
+    assert kind == "LambdaFunctionConfigurations"
+    assert entry["Filter"] == {"Key": {"FilterRules": [{"Name": "suffix", "Value": ".jpg"}]}}
+
+
+def test_merging_keeps_every_foreign_entry_and_replaces_only_ours() -> None:
+    current = {
+        "QueueConfigurations": [
+            {"Id": "theirs", "QueueArn": "arn:a", "Events": ["s3:ObjectCreated:*"]},
+            {"Id": "s3purge:p", "QueueArn": "arn:old", "Events": ["s3:ObjectCreated:*"]},
+            {"Id": "s3purge:p-two", "QueueArn": "arn:other-stack", "Events": ["s3:ObjectRemoved:*"]},
+        ],
+        "TopicConfigurations": [{"Id": "t", "TopicArn": "arn:t", "Events": ["s3:ObjectRemoved:*"]}],
+        "EventBridgeConfiguration": {},
+    }
+    ours = ("LambdaFunctionConfigurations", {"Id": "s3purge:p", "LambdaFunctionArn": "arn:f", "Events": []})
+    assert notes.merged(current, "p", ours) == {
+        "QueueConfigurations": [current["QueueConfigurations"][0], current["QueueConfigurations"][2]],
+        "TopicConfigurations": current["TopicConfigurations"],
+        "LambdaFunctionConfigurations": [ours[1]],
+        "EventBridgeConfiguration": {},
+    }
+    assert notes.merged(current, "p", None)["QueueConfigurations"] == [
+        current["QueueConfigurations"][0],
+        current["QueueConfigurations"][2],
+    ]

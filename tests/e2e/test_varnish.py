@@ -1,0 +1,197 @@
+"""End to end: moto S3 -> SQS -> s3purge worker -> a real Varnish serving the bucket."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from s3purge.config import parse
+from s3purge.demo.bed import Varnish
+from s3purge.entry.worker import Worker
+from s3purge.pipeline import Pipeline
+from tests.conftest import HOST, SITE, serving
+from tests.emulators.base import Emulator
+
+CONFIG = """\
+cdns:
+  varnish: {{vendor: http, endpoints: ["{url}"]}}
+buckets:
+  site:
+    - {{cdn: varnish, hosts: [{host}], schemes: both, index_documents: [index.html]}}
+"""
+
+
+@pytest.fixture
+def queue(boto: Any, site: str) -> str:
+    """The bucket's events go to this queue (created + removed)."""
+    url: str = boto.sqs.create_queue(QueueName="s3purge-events", Attributes={"VisibilityTimeout": "30"})["QueueUrl"]
+    arn = boto.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    boto.s3.put_bucket_notification_configuration(
+        Bucket=site,
+        NotificationConfiguration={
+            "QueueConfigurations": [{"QueueArn": arn, "Events": ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"]}]
+        },
+    )
+    return url
+
+
+@pytest.fixture
+def cache(varnish: Varnish) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=varnish.url, headers={"Host": HOST}) as client:
+        yield client
+
+
+@pytest.fixture
+def worker(varnish: Varnish, queue: str, boto: Any) -> Worker:
+    config = parse(CONFIG.format(url=varnish.url, host=HOST))
+    return Worker(Pipeline(config), queue, client=boto.sqs, wait_seconds=0)
+
+
+def unique(name: str) -> str:
+    """Varnish lives for the whole session: every test uses its own keys."""
+    return f"t-{uuid.uuid4().hex[:8]}/{name}"
+
+
+def cached(cache: httpx.Client, path: str, body: bytes) -> None:
+    first, second = cache.get(path), cache.get(path)
+    assert (first.content, second.content, second.headers["X-Cache"]) == (body, body, "HIT")
+
+
+def drain(worker: Worker) -> None:
+    while worker.poll_once():
+        pass
+
+
+def test_overwrite_is_served_fresh(boto: Any, cache: httpx.Client, worker: Worker) -> None:
+    key = unique("page.html")
+    boto.s3.put_object(Bucket=SITE, Key=key, Body=b"v1")
+    drain(worker)
+    cached(cache, f"/{key}", b"v1")
+    boto.s3.put_object(Bucket=SITE, Key=key, Body=b"v2")
+    assert cache.get(f"/{key}").content == b"v1"  # stale until the worker runs
+    drain(worker)
+    fresh = cache.get(f"/{key}")
+    assert (fresh.content, fresh.headers["X-Cache"]) == (b"v2", "MISS")
+
+
+def test_delete_is_purged(boto: Any, cache: httpx.Client, worker: Worker) -> None:
+    key = unique("gone.css")
+    boto.s3.put_object(Bucket=SITE, Key=key, Body=b"body{}")
+    drain(worker)
+    cached(cache, f"/{key}", b"body{}")
+    boto.s3.delete_object(Bucket=SITE, Key=key)
+    drain(worker)
+    assert cache.get(f"/{key}").status_code in (403, 404)
+
+
+def test_odd_key_exact_url_is_purged(boto: Any, cache: httpx.Client, worker: Worker) -> None:
+    prefix = unique("")
+    key = prefix + "dir/My File+ünï~(1).html"
+    path = f"/{prefix}dir/My%20File+%C3%BCn%C3%AF~(1).html"
+    boto.s3.put_object(Bucket=SITE, Key=key, Body=b"old")
+    drain(worker)
+    cached(cache, path, b"old")
+    boto.s3.put_object(Bucket=SITE, Key=key, Body=b"new")
+    drain(worker)
+    assert cache.get(path).content == b"new"
+
+
+def test_index_document_purges_its_directory_urls(boto: Any, cache: httpx.Client, worker: Worker) -> None:
+    prefix = unique("")
+    boto.s3.put_object(Bucket=SITE, Key=f"{prefix}index.html", Body=b"home v1")
+    drain(worker)
+    cached(cache, f"/{prefix}", b"home v1")
+    boto.s3.put_object(Bucket=SITE, Key=f"{prefix}index.html", Body=b"home v2")
+    drain(worker)
+    assert cache.get(f"/{prefix}").content == b"home v2"
+
+
+def test_a_1024_byte_key(boto: Any, cache: httpx.Client, worker: Worker) -> None:
+    prefix = unique("")
+    key = prefix + "ü" * ((1024 - len(prefix)) // 2)
+    boto.s3.put_object(Bucket=SITE, Key=key, Body=b"a")
+    drain(worker)
+    path = "/" + prefix + "%C3%BC" * ((1024 - len(prefix)) // 2)
+    cached(cache, path, b"a")
+    boto.s3.put_object(Bucket=SITE, Key=key, Body=b"b")
+    drain(worker)
+    assert cache.get(path).content == b"b"
+
+
+def test_two_workers_share_a_queue_without_losing_or_double_acking(boto: Any, queue: str) -> None:
+    keys = [f"k{i:02}.html" for i in range(30)]
+    with serving(Emulator(latency=0.01)) as edge:
+        config = parse(CONFIG.format(url=edge.url, host=HOST))
+        workers = [Worker(Pipeline(config), queue, client=boto.sqs, wait_seconds=0, max_messages=3) for _ in range(2)]
+        for key in keys:
+            boto.s3.put_object(Bucket=SITE, Key=key, Body=b"x")
+        settled: list[int] = []
+
+        def consume(worker: Worker) -> None:
+            while handled := worker.poll_once():
+                settled.append(handled)
+
+        threads = [threading.Thread(target=consume, args=(w,)) for w in workers]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert sum(settled) == len(keys) + 1  # every put + the s3:TestEvent, each handled once
+    assert {r.path for r in edge.requests} == {f"/{k}" for k in keys}
+    left = boto.sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["All"])["Attributes"]
+    assert (left["ApproximateNumberOfMessages"], left["ApproximateNumberOfMessagesNotVisible"]) == ("0", "0")
+
+
+def test_worker_process_stops_cleanly_on_sigterm(
+    boto: Any, cache: httpx.Client, varnish: Varnish, queue: str, tmp_path: Path
+) -> None:
+    config = tmp_path / "multicdn.config.yml"
+    config.write_text(CONFIG.format(url=varnish.url, host=HOST))
+    key = unique("live.html")
+    boto.s3.put_object(Bucket=SITE, Key=key, Body=b"v1")
+    cached(cache, f"/{key}", b"v1")
+    boto.s3.put_object(Bucket=SITE, Key=key, Body=b"v2")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "s3purge",
+            "worker",
+            "--queue-url",
+            queue,
+            "--config",
+            str(config),
+            "--wait-seconds",
+            "1",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ),
+    )
+    assert process.stdout is not None
+    try:
+        settled = 0
+        for line in process.stdout:  # the worker's own JSON log says when it has settled a batch
+            record = json.loads(line)
+            if record["message"] == "batch settled":
+                settled += record["acked"]
+            if settled >= 3:  # the s3:TestEvent, the first put and the overwrite
+                break
+        assert cache.get(f"/{key}").content == b"v2"
+        process.send_signal(signal.SIGTERM)
+        rest = [json.loads(line)["message"] for line in process.stdout]
+        assert process.wait(timeout=30) == 0
+        assert rest[-2:] == ["stop requested", "worker stopped"]
+    finally:
+        process.kill()

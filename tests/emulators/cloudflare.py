@@ -1,0 +1,96 @@
+"""Cloudflare purge_cache emulator: auth checked, bodies validated against the strict local schema.
+
+Requests must carry a Bearer token or the legacy X-Auth-Email + X-Auth-Key pair; wrong
+credentials are answered 403 in Cloudflare's envelope (code 10000), missing ones are a
+violation. Bodies are validated against `x-local-strict_PurgeRequest` from
+cloudflare-purge.openapi.json (one purge type, per-request maxima) and the plan's URL cap.
+Over the rate limit: 429 + Retry-After, as Cloudflare documents.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import uuid
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from tests.emulators.base import Emulator, Invalid, Recorded, Reply
+
+SPEC = json.loads((Path(__file__).parents[3] / "shared/vendor-specs/cloudflare-purge.openapi.json").read_text())
+STRICT = {**SPEC["components"]["schemas"]["x-local-strict_PurgeRequest"], "components": SPEC["components"]}
+ZONE_ID, API_TOKEN = "023e105f4ecef8ad9ca31a8372d0c353", "cf-token-abc123"
+PATH = re.compile(r"^/client/v4/zones/(?P<zone>[^/]+)/purge_cache$")
+
+
+def envelope(status: int, code: int, message: str) -> Reply:
+    """A failure in Cloudflare's documented shape."""
+    return Reply(
+        status, {"success": False, "errors": [{"code": code, "message": message}], "messages": [], "result": None}
+    )
+
+
+class CloudflareEmulator(Emulator):
+    def __init__(
+        self,
+        zone_id: str = ZONE_ID,
+        api_token: str | None = API_TOKEN,
+        api_key: str | None = None,
+        email: str | None = None,
+        max_files: int = 100,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.zone_id, self.api_token, self.api_key, self.email = zone_id, api_token, api_key, email
+        self.max_files = max_files
+
+    @property
+    def api_base(self) -> str:
+        return f"{self.url}/client/v4"
+
+    def answer(self, request: Recorded) -> Reply:
+        match = PATH.match(request.path)
+        if request.method != "POST" or match is None:
+            raise Invalid(f"no such operation: {request.method} {request.path}")
+        if not self._authorised(request):
+            return envelope(403, 10000, "Authentication error")
+        if match["zone"] != self.zone_id:
+            return envelope(
+                404, 7003, "Could not route to /zones/{}/purge_cache, perhaps your object identifier is invalid?"
+            )
+        if request.headers.get("content-type", "").split(";")[0] != "application/json":
+            raise Invalid("Content-Type must be application/json")
+        try:
+            body = request.json()
+            jsonschema.validate(body, STRICT)
+        except ValueError as error:
+            raise Invalid(f"body is not JSON: {error}") from None
+        except jsonschema.ValidationError as error:
+            raise Invalid(f"body breaks x-local-strict_PurgeRequest: {error.message}") from None
+        if len(body.get("files", ())) > self.max_files:
+            raise Invalid(f"{len(body['files'])} files over this plan's {self.max_files} per request")
+        for item in body.get("files", ()):
+            url = item if isinstance(item, str) else item["url"]
+            if not re.match(r"^https?://[^/\s]+/\S*$", url):
+                raise Invalid(f"not an absolute URL: {url!r}")
+        for prefix in body.get("prefixes", ()):
+            if "://" in prefix:
+                raise Invalid(f"prefixes carry no scheme: {prefix!r}")
+        return Reply(200, {"success": True, "errors": [], "messages": [], "result": {"id": uuid.uuid4().hex}})
+
+    def throttled(self, wait: float) -> Reply:
+        reply = envelope(429, 971, "Please wait and consider throttling your request speed")
+        reply.headers["Retry-After"] = str(max(1, math.ceil(wait)))  # whole seconds, rounded up
+        return reply
+
+    def _authorised(self, request: Recorded) -> bool:
+        bearer = request.headers.get("authorization")
+        key, email = request.headers.get("x-auth-key"), request.headers.get("x-auth-email")
+        if bearer is None and (key is None or email is None):
+            raise Invalid("no credentials: Authorization: Bearer, or X-Auth-Email + X-Auth-Key")
+        if bearer is not None:
+            return self.api_token is not None and bearer == f"Bearer {self.api_token}"
+        return self.api_key is not None and (key, email) == (self.api_key, self.email)

@@ -1,0 +1,290 @@
+"""`s3purge purge` and `s3purge config migrate`, run as a user runs them (click's CliRunner)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from textwrap import dedent
+
+import pytest
+import yaml
+from click.testing import CliRunner, Result
+
+from s3purge import config
+from s3purge.entry.cli import main
+from tests.conftest import serving
+from tests.emulators.base import Emulator, Invalid, Recorded, Reply
+
+SAMPLE = Path(__file__).parents[2] / "examples" / "legacy.multicdn.config.yml"
+TOKEN = "purge-token-SECRET-42"
+HOST = "www.example.test"
+
+
+class Cache(Emulator):
+    """A self-hosted cache that accepts PURGE for known hosts when the shared token is right."""
+
+    def answer(self, request: Recorded) -> Reply:
+        if request.method != "PURGE":
+            raise Invalid(f"unexpected {request.method}")
+        if request.headers.get("x-purge-token") != TOKEN:
+            return Reply(403, b"forbidden")
+        return Reply(200, b"Purged")
+
+
+def http_config(tmp_path: Path, endpoint: str) -> Path:
+    path = tmp_path / "s3purge.yml"
+    path.write_text(
+        dedent(f"""
+        cdns:
+          edge:
+            vendor: http
+            endpoints: [{endpoint}]
+            headers: {{X-Purge-Token: {{env: PURGE_TOKEN}}}}
+        buckets:
+          site:
+            - {{cdn: edge, hosts: [{HOST}], prefix: public/, strip_prefix: public/}}
+        """)
+    )
+    return path
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> Result:
+    return CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
+
+
+def test_dry_run_shows_the_exact_requests_and_sends_nothing(tmp_path: Path) -> None:
+    with serving(Cache()) as cache:
+        path = http_config(tmp_path, cache.url)
+
+        result = run(
+            "purge", "--config", str(path), "--cdn", "edge", f"https://{HOST}/a b.html",
+            "--key", "site/public/docs/my file+1.html", env={"PURGE_TOKEN": TOKEN},
+        )  # fmt: skip
+
+    assert result.exit_code == 0, result.output
+    assert f"PURGE {cache.url}/a%20b.html\n  x-purge-token: ***\n  host: {HOST}\n" in result.output
+    assert f"PURGE {cache.url}/docs/my%20file+1.html\n" in result.output
+    assert "dry run: nothing sent" in result.output
+    assert TOKEN not in result.output
+    assert cache.requests == []
+
+
+def test_send_purges_through_the_emulator(tmp_path: Path) -> None:
+    with serving(Cache()) as cache:
+        path = http_config(tmp_path, cache.url)
+
+        result = run(
+            "purge", "--config", str(path), "--cdn", "edge", "--send",
+            "--key", "site/public/docs/my file+1.html", "--key", "site/public/ünï.css",
+            env={"PURGE_TOKEN": TOKEN},
+        )  # fmt: skip
+
+    assert result.exit_code == 0, result.output
+    sent = sorted((r.method, r.path, r.headers["host"], r.headers["x-purge-token"]) for r in cache.requests)
+    assert sent == [
+        ("PURGE", "/%C3%BCn%C3%AF.css", HOST, TOKEN),
+        ("PURGE", "/docs/my%20file+1.html", HOST, TOKEN),
+    ]
+    assert result.output.count("ok ") == 2
+    assert TOKEN not in result.output
+
+
+def test_a_refused_purge_fails_the_command(tmp_path: Path) -> None:
+    with serving(Cache()) as cache:
+        path = http_config(tmp_path, cache.url)
+
+        result = run(
+            "purge", "--config", str(path), "--cdn", "edge", "--send", f"https://{HOST}/x",
+            env={"PURGE_TOKEN": "wrong-token"},
+        )  # fmt: skip
+
+    assert result.exit_code == 1
+    assert "FAILED edge purge 1 item(s) HTTP 403" in result.output
+    assert len(cache.requests) == 1  # a rejection is not retried
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--cdn", "nope", "https://www.example.test/x"], "'nope' is not a CDN"),
+        (["--cdn", "edge", "--key", "site/private/x"], "no route of bucket 'site' sends this key to edge"),
+        (["--cdn", "edge", "--action", "load", "https://www.example.test/x"], "cannot load by url"),
+        (["--cdn", "edge", "www.example.test/x"], "give an absolute http:// or https:// URL"),
+        (["--cdn", "edge"], "give URLs and/or --key"),
+    ],
+)
+def test_mistakes_are_explained(tmp_path: Path, args: list[str], message: str) -> None:
+    path = http_config(tmp_path, "http://127.0.0.1:9")
+
+    result = run("purge", "--config", str(path), *args)
+
+    assert result.exit_code == 2
+    assert message in result.output
+
+
+# --- the five vendors of the old scripts: requests as their APIs document them --------
+FIVE = """
+cdns:
+  ak:
+    vendor: akamai
+    host: akab-abc.purge.akamaiapis.net
+    client_token: ct-SECRET-1
+    client_secret: cs-SECRET-2
+    access_token: at-SECRET-3
+  cf:
+    vendor: cloudflare
+    zone_id: 023e105f4ecef8ad9ca31a8372d0c353
+    api_token: cf-SECRET-4
+  fa:
+    vendor: fastly
+    service_id: SU1Z0isxPaozGVKXdv0eY
+    api_token: fa-SECRET-5
+  ec:
+    vendor: edgecast
+    account: ABCDEF
+    token: ec-SECRET-6
+    platform: http-large
+  hw:
+    vendor: highwinds
+    account_hash: a1b2c3d4
+    api_token: hw-SECRET-7
+buckets:
+  site:
+    - {cdn: ak, hosts: [www.acme.co], schemes: both}
+    - {cdn: cf, hosts: [www.acme.co], schemes: both}
+    - {cdn: fa, hosts: [www.acme.co], schemes: both}
+    - {cdn: ec, hosts: [www.acme.co], schemes: both}
+    - {cdn: hw, hosts: [www.acme.co], schemes: both}
+"""
+URL = "https://www.acme.co/docs/my%20file.html"
+HTTP_URL = "http://www.acme.co/docs/my%20file.html"
+
+
+def present(vendor: str) -> bool:
+    return importlib.util.find_spec(f"s3purge.providers.{vendor}") is not None
+
+
+@pytest.mark.parametrize(
+    ("cdn", "vendor", "expected"),
+    [
+        ("ak", "akamai", [
+            "POST https://akab-abc.purge.akamaiapis.net/ccu/v3/invalidate/url/production",
+            f'{{"objects":["{URL}"]}}',
+        ]),
+        ("cf", "cloudflare", [
+            "POST https://api.cloudflare.com/client/v4/zones/023e105f4ecef8ad9ca31a8372d0c353/purge_cache",
+            "authorization: ***", URL, HTTP_URL,
+        ]),
+        ("fa", "fastly", ["POST https://api.fastly.com/purge/www.acme.co/docs/my%20file.html", "fastly-key: ***"]),
+        ("ec", "edgecast", [
+            "PUT https://api.edgecast.com/v2/mcc/customers/ABCDEF/edge/purge", "authorization: ***",
+            f'"MediaPath":"{URL}","MediaType":3', f'"MediaPath":"{HTTP_URL}","MediaType":3',
+        ]),
+        ("hw", "highwinds", ["/api/v1/accounts/a1b2c3d4/purge", f'"url":"{URL}"', '"recursive":false']),
+    ],
+)  # fmt: skip
+def test_dry_run_of_each_vendor_shows_its_documented_request(
+    tmp_path: Path, cdn: str, vendor: str, expected: list[str]
+) -> None:
+    if not present(vendor):
+        pytest.skip(f"vendor module s3purge.providers.{vendor} not written yet")
+    path = tmp_path / "five.yml"
+    path.write_text(FIVE)
+
+    result = run("purge", "--config", str(path), "--cdn", cdn, "--key", "site/docs/my file.html")
+
+    assert result.exit_code == 0, result.output
+    for fragment in expected:
+        assert fragment in result.output
+    assert "SECRET" not in result.output
+
+
+# --- the legacy file, unchanged but for where the vendors' APIs are ------------------
+def legacy_with(tmp_path: Path, extra: dict[str, dict[str, str]]) -> Path:
+    raw = yaml.safe_load(SAMPLE.read_text())
+    for vendor, options in extra.items():
+        raw["cdnConfigurations"][vendor].update(options)
+    path = tmp_path / "multicdn.config.yml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
+def test_the_legacy_sample_loads_edgecast_on_both_schemes(tmp_path: Path) -> None:
+    from tests.emulators.edgecast import EdgecastEmulator
+
+    with serving(EdgecastEmulator(token="xxxxx-yyyyyyyyy-zzzzzzzzzz", account="ABCDEF")) as edgecast:
+        path = legacy_with(tmp_path, {"edgecast": {"api_base": edgecast.url}})
+
+        result = run(
+            "purge", "--config", str(path), "--cdn", "edgecast", "--key", "mybucket/docs/my file.html", "--send"
+        )
+
+    assert result.exit_code == 0, result.output
+    assert sorted(edgecast.done) == [("load", HTTP_URL, 8), ("load", URL, 8)]  # http-small, per protocol
+
+
+def test_the_legacy_sample_purges_cloudflare_with_the_old_key_and_email(tmp_path: Path) -> None:
+    from tests.emulators.cloudflare import CloudflareEmulator
+
+    emulator = CloudflareEmulator(api_token=None, api_key="aaaaaaaaaaaaaaaaaaaaa", email="shalom@acme.net")
+    with serving(emulator) as cloudflare:
+        path = legacy_with(tmp_path, {"cloudflare": {"api_base": cloudflare.api_base}})
+
+        result = run(
+            "purge", "--config", str(path), "--cdn", "cloudflare", "--key", "mybucket/docs/my file.html", "--send"
+        )
+
+    assert result.exit_code == 0, result.output
+    assert [r.json() for r in cloudflare.requests] == [{"files": [URL, HTTP_URL]}]
+    assert "aaaaaaaaaaaaaaaaaaaaa" not in result.output
+
+
+def test_the_legacy_akamai_section_takes_an_edgerc_file(tmp_path: Path) -> None:
+    edgerc = tmp_path / "edgerc"
+    edgerc.write_text(
+        "[ccu]\nhost = akab-xyz.purge.akamaiapis.net\nclient_token = ct-SECRET\n"
+        "client_secret = cs-SECRET\naccess_token = at-SECRET\n"
+    )
+    path = legacy_with(tmp_path, {"akamai": {"edgerc": str(edgerc), "section": "ccu"}})
+
+    result = run("purge", "--config", str(path), "--cdn", "akamai-staging", "--key", "mybucket/docs/my file.html")
+
+    assert result.exit_code == 0, result.output
+    assert "POST https://akab-xyz.purge.akamaiapis.net/ccu/v3/invalidate/url/staging" in result.output
+    assert f'{{"objects":["{URL}"]}}' in result.output
+    assert "SECRET" not in result.output
+
+
+# --- config migrate -------------------------------------------------------------------
+def test_migrate_writes_a_file_that_loads_and_refuses_to_overwrite(tmp_path: Path) -> None:
+    new = tmp_path / "s3purge.yml"
+
+    first = run("config", "migrate", str(SAMPLE), str(new))
+    second = run("config", "migrate", str(SAMPLE), str(new))
+
+    assert first.exit_code == 0, first.output
+    loaded = config.load(new)
+    assert sorted(loaded.cdns) == sorted(config.load(SAMPLE).cdns)
+    assert "cdnDomains" not in yaml.safe_load(new.read_text())
+    assert "# note: cdnConfigurations.akamai.user: ignored" in new.read_text()
+    assert second.exit_code == 2 and "exists (add --force" in second.output
+    assert run("config", "migrate", "--force", str(SAMPLE), str(new)).exit_code == 0
+
+
+def test_migrate_reports_a_bad_legacy_file_at_its_line(tmp_path: Path) -> None:
+    old = tmp_path / "multicdn.config.yml"
+    old.write_text("cdnDomains:\n  edgecast:\n    b:\n      - {host: a.example.com, platform: huge}\n")
+
+    result = run("config", "migrate", str(old), "-")
+
+    assert result.exit_code == 2
+    assert f"{old}:4: cdnDomains.edgecast.b[0].platform: unknown edgecast platform 'huge'" in result.output
+
+
+def test_migrate_refuses_a_new_format_file(tmp_path: Path) -> None:
+    path = http_config(tmp_path, "http://127.0.0.1:9")
+
+    result = run("config", "migrate", str(path), "-")
+
+    assert result.exit_code == 2
+    assert "already in the s3purge format" in result.output

@@ -1,0 +1,168 @@
+"""The Lambda handler: every envelope, partial batch failures, narrowed retries, cold start."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from s3purge.entry import aws_lambda
+from s3purge.errors import ConfigError
+from tests.conftest import serving
+from tests.emulators.base import Emulator, Fault, Recorded, Reply
+from tests.fixtures import eventbridge_event, s3_event, sns_envelope, sns_lambda_event, sqs_event, sqs_record
+
+CONFIG = """\
+cdns:
+  edge-a: {{vendor: http, endpoints: ["{a}"], max_attempts: 2, timeout: 2}}
+  edge-b: {{vendor: http, endpoints: ["{b}"], max_attempts: 2, timeout: 2}}
+buckets:
+  site:
+    - {{cdn: edge-a, hosts: [www.example.test]}}
+    - {{cdn: edge-b, hosts: [www.example.test]}}
+"""
+
+
+@dataclass
+class Context:
+    remaining_ms: int = 30_000
+    aws_request_id: str = "req-1"
+    function_name: str = "s3purge"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
+
+
+@pytest.fixture
+def caches() -> Iterator[tuple[Emulator, Emulator]]:
+    with serving(Emulator()) as a, serving(Emulator()) as b:
+        yield a, b
+
+
+@pytest.fixture
+def function(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caches: tuple[Emulator, Emulator]) -> Path:
+    return install(tmp_path, monkeypatch, *caches)
+
+
+def install(root: Path, monkeypatch: pytest.MonkeyPatch, a: Emulator, b: Emulator) -> Path:
+    """A deployed function: its root holds multicdn.config.yml; the next call is a cold start."""
+    (root / "multicdn.config.yml").write_text(CONFIG.format(a=a.url, b=b.url))
+    monkeypatch.setenv("LAMBDA_TASK_ROOT", str(root))
+    monkeypatch.delenv("config_file", raising=False)
+    monkeypatch.setenv("debug", "false")
+    monkeypatch.setattr(aws_lambda, "_pipeline", None)  # a fresh container
+    return root
+
+
+def paths(cache: Emulator) -> list[str]:
+    return [r.path for r in cache.requests]
+
+
+@pytest.mark.parametrize(
+    "event",
+    [s3_event("a+b.html"), sns_lambda_event(s3_event("a+b.html")), eventbridge_event("a+b.html")],
+    ids=["s3", "sns", "eventbridge"],
+)
+def test_direct_invocations_purge_every_cdn(function: Path, caches: tuple[Emulator, Emulator], event: Any) -> None:
+    result = aws_lambda.handler(event, Context())
+    assert result == {"changes": 1, "batches": 2}
+    assert paths(caches[0]) == paths(caches[1]) == ["/a%20b.html"]
+
+
+def test_direct_invocation_failure_raises_for_lambdas_retry(function: Path, caches: tuple[Emulator, Emulator]) -> None:
+    caches[1].faults.extend([Fault(status=503)] * 2)
+    with pytest.raises(aws_lambda.PurgeFailed, match="edge-b: HTTP 503"):
+        aws_lambda.handler(s3_event("a.html"), Context())
+
+
+def test_sqs_batch_reports_only_the_malformed_message(function: Path, caches: tuple[Emulator, Emulator]) -> None:
+    event = sqs_event(s3_event("one.html"), "{not json", sns_envelope(s3_event("two.html")))
+    assert aws_lambda.handler(event, Context()) == {"batchItemFailures": [{"itemIdentifier": "msg-1"}]}
+    assert sorted(paths(caches[0])) == ["/one.html", "/two.html"]
+
+
+class Broken(Emulator):
+    """Answers 500 for one path, whatever the attempt."""
+
+    def answer(self, request: Recorded) -> Reply:
+        return Reply(500) if request.path == "/bad.html" else Reply(200)
+
+
+def test_sqs_message_failing_on_every_cdn_returns_to_the_queue(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with serving(Broken()) as a, serving(Broken()) as b:
+        install(tmp_path, monkeypatch, a, b)
+        event = sqs_event(s3_event("bad.html"), s3_event("good.html"))
+        assert aws_lambda.handler(event, Context()) == {"batchItemFailures": [{"itemIdentifier": "msg-0"}]}
+
+
+def test_partial_failure_retries_only_the_failed_cdn(
+    function: Path, caches: tuple[Emulator, Emulator], boto: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("S3PURGE_RETRY_DELAY", "0")  # receive the retry now instead of in 30 s
+    queue = boto.sqs.create_queue(QueueName="s3purge-events")["QueueUrl"]
+    caches[1].faults.extend([Fault(status=503)] * 2)  # edge-b fails both attempts
+    result = aws_lambda.handler(sqs_event(s3_event("page.html")), Context())
+    assert result == {"batchItemFailures": []}  # acknowledged: the retry is queued instead
+    assert paths(caches[0]) == ["/page.html"] and len(caches[1].requests) == 2
+
+    retry = boto.sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=0, MaxNumberOfMessages=10)["Messages"]
+    assert len(retry) == 1
+    assert json.loads(retry[0]["Body"])["s3purge"]["changes"][0]["cdns"] == ["edge-b"]
+    result = aws_lambda.handler({"Records": [sqs_record(retry[0]["Body"], "retry-1")]}, Context())
+    assert result == {"batchItemFailures": []}
+    assert paths(caches[0]) == ["/page.html"]  # edge-a was not purged again
+    assert paths(caches[1]) == ["/page.html"] * 3
+
+
+def test_moto_generated_notifications(function: Path, caches: tuple[Emulator, Emulator], boto: Any) -> None:
+    queue = boto.sqs.create_queue(QueueName="s3purge-events")["QueueUrl"]
+    arn = boto.sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    boto.s3.create_bucket(Bucket="site")
+    boto.s3.put_bucket_notification_configuration(
+        Bucket="site",
+        NotificationConfiguration={
+            "QueueConfigurations": [{"QueueArn": arn, "Events": ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"]}]
+        },
+    )
+    boto.s3.put_object(Bucket="site", Key="dir/My File+ünï~(1).html", Body=b"x")
+    boto.s3.delete_object(Bucket="site", Key="dir/My File+ünï~(1).html")
+    received = boto.sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
+    event = {"Records": [sqs_record(m["Body"], m["MessageId"]) for m in received]}
+    assert len(received) == 3  # the s3:TestEvent, the put and the delete
+    assert aws_lambda.handler(event, Context()) == {"batchItemFailures": []}
+    assert paths(caches[0]) == ["/dir/My%20File+%C3%BCn%C3%AF~(1).html"]  # put and delete: one purge
+
+
+def test_config_file_and_debug_come_from_the_environment(
+    function: Path, caches: tuple[Emulator, Emulator], monkeypatch: pytest.MonkeyPatch, logs: pytest.LogCaptureFixture
+) -> None:
+    (function / "conf").mkdir()
+    (function / "multicdn.config.yml").rename(function / "conf" / "other.yml")
+    monkeypatch.setenv("config_file", "conf/other.yml")
+    monkeypatch.setenv("debug", "true")
+    aws_lambda.handler(s3_event("a.html"), Context())
+    assert [r.levelno for r in logs.records if r.getMessage() == "plan"] == [logging.DEBUG]
+    logs.clear()
+    monkeypatch.setattr(aws_lambda, "_pipeline", None)
+    monkeypatch.setenv("debug", "false")
+    aws_lambda.handler(s3_event("a.html"), Context())
+    assert [r for r in logs.records if r.getMessage() == "plan"] == []  # "false" means off
+    assert len(caches[0].requests) == 2
+
+
+def test_config_is_read_once_per_cold_start(function: Path, caches: tuple[Emulator, Emulator]) -> None:
+    aws_lambda.handler(s3_event("a.html"), Context())
+    (function / "multicdn.config.yml").write_text("broken: [")
+    aws_lambda.handler(s3_event("b.html"), Context())  # warm: the loaded config is reused
+    assert paths(caches[0]) == ["/a.html", "/b.html"]
+
+
+def test_a_bad_config_fails_the_cold_start_loudly(function: Path) -> None:
+    (function / "multicdn.config.yml").write_text("cdns: {}\nbuckets: {}\n")
+    with pytest.raises(ConfigError, match=r"multicdn\.config\.yml: 2 problems"):
+        aws_lambda.handler(s3_event("a.html"), Context())

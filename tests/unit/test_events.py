@@ -1,0 +1,166 @@
+"""Every envelope peels down to the same Change; keys are decoded exactly once."""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import quote_plus
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from s3purge.events import changes_in, decode_key, read_lambda_event, read_message, retry_envelope
+from s3purge.model import Change
+from tests.fixtures import (
+    eventbridge_event,
+    s3_event,
+    s3_test_event,
+    sns_envelope,
+    sns_lambda_event,
+    sqs_event,
+)
+
+RAW = "dir/My+File%2B%C3%BCn%C3%AF%7E%281%29.html"  # how AWS encodes the key below
+KEY = "dir/My File+ünï~(1).html"
+
+
+def only(changes: list[Change]) -> Change:
+    assert len(changes) == 1, changes
+    return changes[0]
+
+
+@pytest.mark.parametrize(
+    ("name", "event"),
+    [
+        ("s3 direct", s3_event(RAW)),
+        ("sns -> lambda", sns_lambda_event(s3_event(RAW))),
+        ("eventbridge", eventbridge_event(RAW)),
+    ],
+)
+def test_direct_envelopes_give_the_same_change(name: str, event: dict[str, object]) -> None:
+    from_sqs, messages = read_lambda_event(event)
+    assert not from_sqs
+    change = only(messages[0].changes)
+    assert (change.bucket, change.key, change.event) == ("site", KEY, "created")
+    assert change.etag and change.version_id and change.sequencer and change.event_time
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        s3_event(RAW),  # S3 -> SQS
+        sns_envelope(s3_event(RAW)),  # S3 -> SNS -> SQS
+        json.dumps(s3_event(RAW)),  # S3 -> SNS -> SQS, raw message delivery: the body is the S3 event
+        eventbridge_event(RAW),  # EventBridge rule -> SQS
+    ],
+    ids=["s3", "sns-wrapped", "sns-raw", "eventbridge"],
+)
+def test_sqs_bodies_give_the_same_change(body: object) -> None:
+    from_sqs, messages = read_lambda_event(sqs_event(body))
+    assert from_sqs
+    assert messages[0].id == "msg-0"
+    assert messages[0].queue == "arn:aws:sqs:us-east-1:123456789012:s3purge-events"
+    change = only(messages[0].changes)
+    assert (change.key, change.source) == (KEY, "msg-0")
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [
+        ("ObjectCreated:Put", "created"),
+        ("ObjectCreated:CompleteMultipartUpload", "created"),
+        ("ObjectCreated:Copy", "created"),
+        ("ObjectRemoved:Delete", "removed"),
+        ("ObjectRemoved:DeleteMarkerCreated", "removed"),
+        ("LifecycleExpiration:Delete", "removed"),
+    ],
+)
+def test_event_names(name: str, kind: str) -> None:
+    assert only(list(changes_in(s3_event("a.html", name=name), "m"))).event == kind
+
+
+@pytest.mark.parametrize(
+    "name", ["ObjectTagging:Put", "ObjectAcl:Put", "ObjectRestore:Completed", "Replication:OperationFailedReplication"]
+)
+def test_events_that_do_not_change_content_are_ignored(name: str) -> None:
+    assert list(changes_in(s3_event("a.html", name=name), "m")) == []
+
+
+def test_eventbridge_deleted_and_other_detail_types() -> None:
+    assert only(list(changes_in(eventbridge_event("a", "Object Deleted"), "m"))).event == "removed"
+    assert list(changes_in(eventbridge_event("a", "Object Restore Completed"), "m")) == []
+
+
+@pytest.mark.parametrize("wrap", [lambda e: e, sns_envelope], ids=["sqs", "sns-sqs"])
+def test_s3_test_event_is_ignored(wrap: object) -> None:
+    message = read_message(json.dumps(wrap(s3_test_event())), "m")  # type: ignore[operator]
+    assert message.error is None and message.changes == []
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("not json", "body: not valid JSON"),
+        ("[1, 2]", "body: expected a JSON object, got list"),
+        ({"hello": "world"}, "body: not an S3, SNS, SQS or EventBridge event"),
+        ({"Records": "x"}, "Records: expected a list"),
+        ({"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put"}]}, "Records[0].s3: missing"),
+        (s3_event(""), "Records[0].s3.object.key: expected a non-empty string"),
+        (
+            {
+                "Records": [
+                    {
+                        "eventSource": "aws:s3",
+                        "eventName": "ObjectCreated:Put",
+                        "s3": {"bucket": {}, "object": {"key": "a"}},
+                    }
+                ]
+            },
+            "Records[0].s3.bucket.name: missing",
+        ),
+        (sns_envelope({"nope": 1}), "Message: not an S3"),
+        (s3_event("%FF%FE"), "percent-escapes are not UTF-8"),
+    ],
+)
+def test_malformed_bodies_name_what_is_wrong(body: object, expected: str) -> None:
+    text = body if isinstance(body, str) else json.dumps(body)
+    message = read_message(text, "m-1")
+    assert message.changes == []
+    assert message.error is not None
+    assert expected in message.error
+
+
+def test_in_sqs_mode_only_the_malformed_message_fails() -> None:
+    _, messages = read_lambda_event(sqs_event(s3_event("good.html"), "garbage", s3_event("also+good.html")))
+    assert [m.error is None for m in messages] == [True, False, True]
+    assert [c.key for m in messages for c in m.changes] == ["good.html", "also good.html"]
+
+
+def test_lambda_event_that_is_not_an_object() -> None:
+    from s3purge.errors import EventError
+
+    with pytest.raises(EventError, match="expected a JSON object"):
+        read_lambda_event(["x"])
+
+
+def test_moto_shaped_keys_decode_too() -> None:
+    # moto encodes '/' as %2F (quote_plus); AWS leaves it: both decode to the same key
+    moto_raw = quote_plus(KEY)
+    assert decode_key(moto_raw) == decode_key(RAW) == KEY
+
+
+@given(st.text(min_size=1, max_size=300).filter(lambda k: "\x00" not in k))
+def test_decode_inverts_s3_encoding(key: str) -> None:
+    assert decode_key(quote_plus(key, safe="/")) == key
+
+
+def test_a_1024_byte_key() -> None:
+    key = "d/" + "é" * 511  # 2 + 1022 bytes of UTF-8
+    assert len(key.encode()) == 1024
+    assert only(list(changes_in(s3_event(quote_plus(key, safe="/")), "m"))).key == key
+
+
+def test_retry_envelope_round_trips_with_its_cdns() -> None:
+    change = Change("site", KEY, "removed", "m", etag="e", sequencer="s", cdns=frozenset({"b", "a"}))
+    again = only(list(changes_in(retry_envelope([change]), "m2")))
+    assert again == Change("site", KEY, "removed", "m2", etag="e", sequencer="s", cdns=frozenset({"a", "b"}))

@@ -1,0 +1,214 @@
+"""Cloudflare purge_cache through the real pipeline, against an emulator using the strict local schema."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+
+import pytest
+from tenacity import wait_fixed
+
+from s3purge.config import Config, parse
+from s3purge.errors import ConfigError
+from s3purge.execute import Executor
+from s3purge.model import Batch, Change, Report
+from s3purge.pipeline import Pipeline
+from s3purge.providers.cloudflare import Cloudflare
+from tests.conftest import serving
+from tests.emulators.base import Fault
+from tests.emulators.cloudflare import CloudflareEmulator
+
+ZONE = "023e105f4ecef8ad9ca31a8372d0c353"
+TOKEN = "cf-token-abc123"
+KEY, EMAIL = "cf-global-key-987", "ops@example.com"
+
+
+def config(emulator: CloudflareEmulator, account: str = "", route: str = "hosts: [www.example.com]") -> Config:
+    text = f"""
+cdns:
+  cf: {{vendor: cloudflare, api_base: "{emulator.api_base}", zone_id: "{ZONE}", {account or f"api_token: {TOKEN}"}}}
+buckets:
+  site:
+    - {{cdn: cf, {route}}}
+"""
+    return parse(text)
+
+
+@pytest.fixture
+def executor() -> Iterator[Executor]:
+    executor = Executor(backoff=wait_fixed(0))
+    yield executor
+    executor.close()
+
+
+def run(cfg: Config, executor: Executor, *keys: str) -> Report:
+    changes = [Change("site", key, "created", f"m{i}") for i, key in enumerate(keys)]
+    return Pipeline(cfg, executor).run(changes, time.monotonic() + 15)
+
+
+TABLE = [
+    (
+        "hosts: [www.example.com], schemes: both",
+        {"files": ["https://www.example.com/d/a%20b.css", "http://www.example.com/d/a%20b.css"]},
+    ),
+    ('tags: ["{dirname}", "k:{basename}"]', {"tags": ["d", "k:a b.css"]}),
+    (
+        "hosts: [www.example.com], index_documents: [a b.css]",
+        {"files": ["https://www.example.com/d/a%20b.css", "https://www.example.com/d/", "https://www.example.com/d"]},
+    ),
+]
+
+
+@pytest.mark.parametrize(("route", "body"), TABLE, ids=["files-both-schemes", "tags", "index-document"])
+def test_change_becomes_exact_request(route: str, body: dict[str, list[str]], executor: Executor) -> None:
+    with serving(CloudflareEmulator()) as cf:
+        report = run(config(cf, route=route), executor, "d/a b.css")
+    assert report.ok, report.outcomes
+    (request,) = cf.requests
+    assert (request.method, request.path, request.json()) == ("POST", f"/client/v4/zones/{ZONE}/purge_cache", body)
+    assert request.headers["authorization"] == f"Bearer {TOKEN}"
+    assert report.outcomes[0].detail.startswith("id=")
+
+
+def test_file_headers_send_url_and_header_objects(executor: Executor) -> None:
+    with serving(CloudflareEmulator()) as cf:
+        account = f'api_token: {TOKEN}, file_headers: {{CF-Device-Type: mobile, Accept-Language: "en"}}'
+        assert run(config(cf, account), executor, "a.css").ok
+    headers = {"CF-Device-Type": "mobile", "Accept-Language": "en"}
+    assert cf.requests[0].json() == {"files": [{"url": "https://www.example.com/a.css", "headers": headers}]}
+
+
+def test_legacy_key_and_email(executor: Executor) -> None:
+    with serving(CloudflareEmulator(api_token=None, api_key=KEY, email=EMAIL)) as cf:
+        assert run(config(cf, f"api_key: {KEY}, email: {EMAIL}"), executor, "a.css").ok
+    (request,) = cf.requests
+    assert (request.headers["x-auth-key"], request.headers["x-auth-email"]) == (KEY, EMAIL)
+    assert "authorization" not in request.headers
+
+
+@pytest.mark.parametrize(
+    ("batch", "body"),
+    [
+        (Batch("cf", "purge", "everything", ("*",), frozenset({"m"})), {"purge_everything": True}),
+        (
+            Batch(
+                "cf", "purge", "prefix", ("https://www.example.com/d/", "http://www.example.com/d/"), frozenset({"m"})
+            ),
+            {"prefixes": ["www.example.com/d/"]},  # no scheme, per Cloudflare; both schemes are one prefix
+        ),
+    ],
+    ids=["everything", "prefix"],
+)
+def test_everything_and_prefix_bodies(batch: Batch, body: dict[str, object], executor: Executor) -> None:
+    with serving(CloudflareEmulator()) as cf:
+        cfg = config(cf)
+        (outcome,) = executor.run([batch], cfg.cdns, time.monotonic() + 5)
+    assert outcome.ok
+    assert [r.json() for r in cf.requests] == [body]
+
+
+@pytest.mark.parametrize(("account", "max_files"), [("", 100), (", max_items: 30", 30), (", max_items: 500", 500)])
+def test_items_per_call_follow_the_declared_or_configured_limit(
+    account: str, max_files: int, executor: Executor
+) -> None:
+    keys = [f"f{i}.js" for i in range(250)]  # 9 calls at most: under the declared burst of 20
+    with serving(CloudflareEmulator(max_files=max_files)) as cf:
+        cfg = config(cf, f"api_token: {TOKEN}{account}")
+        assert run(cfg, executor, *keys).ok
+    per_call = cfg.cdns["cf"].limits.max_items
+    assert per_call == (max_files if account else Cloudflare.limits.max_items)
+    assert sorted(len(r.json()["files"]) for r in cf.requests) == sorted(
+        [per_call] * (len(keys) // per_call) + ([len(keys) % per_call] if len(keys) % per_call else [])
+    )
+    assert sorted(u for r in cf.requests for u in r.json()["files"]) == sorted(
+        f"https://www.example.com/{k}" for k in keys
+    )
+
+
+def test_more_than_100_tags_a_call_is_refused_before_sending(executor: Executor) -> None:
+    with serving(CloudflareEmulator()) as cf:
+        cfg = config(cf, f"api_token: {TOKEN}, max_items: 500", route='tags: ["{key}"]')
+        report = run(cfg, executor, *(f"k{i}" for i in range(150)))
+    (outcome,) = report.outcomes
+    assert not outcome.ok and "at most 100 tags" in outcome.detail and cf.requests == []
+
+
+def test_wrong_token_is_rejected_with_a_hint_and_not_retried(executor: Executor) -> None:
+    with serving(CloudflareEmulator(api_token="another-token")) as cf:
+        (outcome,) = run(config(cf), executor, "a.css").outcomes
+    assert not outcome.ok and not outcome.retryable
+    assert "10000: Authentication error" in outcome.detail and "Cache Purge permission" in outcome.detail
+    assert len(cf.requests) == 1
+
+
+@pytest.mark.parametrize("status", [200, 400])
+def test_success_false_is_a_failure_carrying_cloudflares_messages(status: int, executor: Executor) -> None:
+    body = {
+        "success": False,
+        "errors": [{"code": 1012, "message": "Request must contain one of files, tags"}],
+        "messages": [],
+        "result": None,
+    }
+    with serving(CloudflareEmulator()) as cf:
+        cf.faults.append(Fault(status=status, body=body))
+        (outcome,) = run(config(cf), executor, "a.css").outcomes
+    assert not outcome.ok and not outcome.retryable
+    assert "1012: Request must contain one of files, tags" in outcome.detail
+    assert len(cf.requests) == 1
+
+
+def test_429_is_retried_after_retry_after(executor: Executor) -> None:
+    # one call a second: the url and tag batches of one change collide, the second waits as told
+    with serving(CloudflareEmulator(rate=1, burst=1)) as cf:
+        report = run(config(cf, route='hosts: [www.example.com], tags: ["t"]'), executor, "a.css")
+    assert report.ok and cf.throttled_count == 1
+    _, denied, retry = cf.requests
+    assert retry.at - denied.at >= 0.95  # Retry-After: 1, not the 0 s test backoff
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        Fault(status=502),
+        Fault(status=500, body={"success": False, "errors": [], "messages": [], "result": None}),
+        Fault(drop=True),
+    ],
+    ids=["502", "500-envelope", "drop"],
+)
+def test_transient_failures_are_retried(fault: Fault, executor: Executor) -> None:
+    with serving(CloudflareEmulator()) as cf:
+        cf.faults.append(fault)
+        assert run(config(cf), executor, "a.css").ok
+    assert len(cf.requests) == 2
+
+
+@pytest.mark.parametrize(
+    ("account", "message"),
+    [
+        ('zone_id: "example.com", api_token: t', "zone_id: String should match pattern"),
+        (f"api_token: t, api_key: {KEY}, email: {EMAIL}", "give api_token, or the legacy api_key"),
+        (f"api_key: {KEY}", "api_key and email go together"),
+    ],
+    ids=["zone-name-not-id", "two-auths", "key-without-email"],
+)
+def test_config_errors_name_the_field(account: str, message: str) -> None:
+    text = f"cdns:\n  cf: {{vendor: cloudflare, {account}}}\nbuckets:\n  site: [{{cdn: cf, hosts: [a.example]}}]\n"
+    if "zone_id" not in account:
+        text = text.replace("vendor: cloudflare,", f'vendor: cloudflare, zone_id: "{ZONE}",')
+    with pytest.raises(ConfigError, match=r"<config>:2: cdns\.cf") as error:
+        parse(text)
+    assert message in str(error.value)
+    assert KEY not in str(error.value)
+
+
+def test_secrets_never_reach_logs_reprs_or_outcomes(caplog: pytest.LogCaptureFixture, executor: Executor) -> None:
+    caplog.set_level(logging.DEBUG)
+    with serving(CloudflareEmulator(api_token="other")) as bad, serving(CloudflareEmulator()) as good:
+        failed = run(config(bad), executor, "a.css")
+        legacy = run(config(good, f"api_key: {KEY}, email: {EMAIL}"), executor, "a.css")
+        cfg = config(good)
+    shown = caplog.text + repr(cfg) + repr(failed) + repr(legacy) + str(cfg.cdns["cf"].provider.options)
+    assert "vendor call" in caplog.text
+    for secret in (TOKEN, KEY):
+        assert secret not in shown

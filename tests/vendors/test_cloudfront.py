@@ -1,0 +1,346 @@
+"""CloudFront against the moto server, through a strict gate that checks every call against the botocore model.
+
+The gate (an Emulator) validates each CreateInvalidation body with botocore's ParamValidator
+on ../shared/vendor-specs/cloudfront-invalidation.botocore.json, checks CloudFront's documented
+limits (3,000 paths and 15 wildcards per call, path syntax, SigV4 for cloudfront/us-east-1),
+can answer AWS's XML errors (moto cannot be told to), and otherwise proxies to moto.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from click.testing import CliRunner
+from tenacity import wait_none
+
+from s3purge.config import Config, parse
+from s3purge.entry.cli import main
+from s3purge.execute import Executor
+from s3purge.model import Change, Report
+from s3purge.pipeline import Pipeline
+from s3purge.plan import plan
+from s3purge.providers.cloudfront import CloudFront
+from tests.conftest import serving
+from tests.emulators.base import Emulator, Invalid, Recorded, Reply
+
+SPEC = Path("/work/shared/vendor-specs/cloudfront-invalidation.botocore.json")
+NS = "{http://cloudfront.amazonaws.com/doc/2020-05-31/}"
+UNSAFE = set(' "#<>[\\]^`{|}~')
+HOST = "www.example.test"
+BURST = [f"d{d}/file-{n}.html" for d in range(10) for n in range(1000)]
+
+
+class CloudFrontGate(Emulator):
+    """Strict CloudFront front: validate, optionally answer an AWS error or InProgress, else proxy to moto."""
+
+    def __init__(self, upstream: str) -> None:
+        super().__init__()
+        from botocore.model import ServiceModel
+
+        self.upstream = upstream
+        self.operation = ServiceModel(json.loads(SPEC.read_text()), "cloudfront").operation_model("CreateInvalidation")
+        self.busy = 0
+        """Answer this many valid calls with TooManyInvalidationsInProgress."""
+        self.in_progress = 0
+        """Report this many created invalidations as InProgress (moto says COMPLETED at once)."""
+
+    def answer(self, request: Recorded) -> Reply:
+        self.validate(request)
+        if self.busy:
+            self.busy -= 1
+            return aws_error(400, "TooManyInvalidationsInProgress", "Processing your request will cause you to exceed")
+        forwarded = httpx.post(self.upstream + request.path, content=request.body, headers=_signed(request))
+        body = forwarded.content
+        if self.in_progress and forwarded.status_code == 201:
+            self.in_progress -= 1
+            body = body.replace(b"<Status>COMPLETED</Status>", b"<Status>InProgress</Status>")
+        return Reply(forwarded.status_code, body, {"Content-Type": "text/xml"})
+
+    def validate(self, request: Recorded) -> None:
+        match = re.fullmatch(r"/2020-05-31/distribution/([^/]+)/invalidation", request.path)
+        if request.method != "POST" or match is None:
+            raise Invalid("only CreateInvalidation is expected")
+        auth = request.headers.get("authorization", "")
+        if not auth.startswith("AWS4-HMAC-SHA256 Credential=") or "/us-east-1/cloudfront/aws4_request" not in auth:
+            raise Invalid(f"not SigV4 for cloudfront/us-east-1: {auth[:40]!r}")
+        if "x-amz-date" not in request.headers:
+            raise Invalid("x-amz-date missing")
+        batch = parse_batch(request.body)
+        params = {"DistributionId": match[1], "InvalidationBatch": batch}
+        from botocore.validate import ParamValidator
+
+        report = ParamValidator().validate(params, self.operation.input_shape)
+        if report.has_errors():
+            raise Invalid(report.generate_report())
+        paths = batch["Paths"]["Items"]
+        if batch["Paths"]["Quantity"] != len(paths):
+            raise Invalid("InconsistentQuantities")
+        if len(paths) > 3000 or sum(p.endswith("*") for p in paths) > 15:
+            raise Invalid("BatchTooLarge: more than 3,000 paths or 15 wildcards in progress")
+        for path in paths:
+            check_path(path)
+
+
+def check_path(path: str) -> None:
+    """CloudFront's documented path rules: rooted, `*` last only, non-ASCII and RFC 1738 unsafe escaped."""
+    if not path.startswith("/") or len(path) > 4000:
+        raise Invalid(f"InvalidArgument: {path!r}")
+    if "*" in path[:-1]:
+        raise Invalid(f"InvalidArgument: '*' only as the last character: {path!r}")
+    if any(c in UNSAFE or not c.isascii() or not c.isprintable() for c in path):
+        raise Invalid(f"InvalidArgument: unescaped character in {path!r}")
+    if re.search(r"%(?![0-9A-F]{2})", path):
+        raise Invalid(f"InvalidArgument: bad escape in {path!r}")
+
+
+def parse_batch(body: bytes) -> dict[str, Any]:
+    root = ET.fromstring(body)  # noqa: S314
+    if root.tag != NS + "InvalidationBatch" or [_name(c) for c in root] != ["Paths", "CallerReference"]:
+        raise Invalid(f"not an InvalidationBatch in the model's member order: {body[:120]!r}")
+    holder = root.find(NS + "Paths")
+    assert holder is not None
+    items = holder.find(NS + "Items")
+    return {
+        "Paths": {
+            "Quantity": int(holder.findtext(NS + "Quantity") or -1),
+            "Items": [item.text or "" for item in (items if items is not None else [])],
+        },
+        "CallerReference": root.findtext(NS + "CallerReference"),
+    }
+
+
+def aws_error(status: int, code: str, message: str) -> Reply:
+    body = (
+        f'<?xml version="1.0"?><ErrorResponse xmlns="{NS[1:-1]}"><Error><Type>Sender</Type>'
+        f"<Code>{code}</Code><Message>{message}</Message></Error><RequestId>r-1</RequestId></ErrorResponse>"
+    )
+    return Reply(status, body.encode(), {"Content-Type": "text/xml"})
+
+
+def _name(element: ET.Element) -> str:
+    return element.tag.rpartition("}")[2]
+
+
+def _signed(request: Recorded) -> dict[str, str]:
+    return {k: v for k, v in request.headers.items() if k in ("authorization", "x-amz-date", "content-type")}
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+
+def distribution(boto: Any) -> str:
+    answer = boto.cloudfront.create_distribution(
+        DistributionConfig={
+            "CallerReference": f"test-{time.monotonic_ns()}",
+            "Comment": "",
+            "Enabled": True,
+            "Origins": {
+                "Quantity": 1,
+                "Items": [
+                    {"Id": "s3", "DomainName": "site.s3.amazonaws.com", "S3OriginConfig": {"OriginAccessIdentity": ""}}
+                ],
+            },
+            "DefaultCacheBehavior": {"TargetOriginId": "s3", "ViewerProtocolPolicy": "allow-all"},
+        }
+    )
+    dist_id: str = answer["Distribution"]["Id"]
+    return dist_id
+
+
+def config(api_base: str, *dist_ids: str, extra: str = "", hosts: str = HOST) -> Config:
+    return parse(
+        f"""
+cdns:
+  cf:
+    vendor: cloudfront
+    api_base: {api_base}
+    distribution_ids: [{", ".join(dist_ids)}]
+    {extra}
+buckets:
+  site:
+    - {{cdn: cf, hosts: [{hosts}], schemes: both}}
+"""
+    )
+
+
+def changes(keys: list[str], tag: str = "m") -> list[Change]:
+    return [Change("site", key, "created", f"{tag}{n}") for n, key in enumerate(keys)]
+
+
+def run(cfg: Config, keys: list[str], tag: str = "m") -> Report:
+    pipeline = Pipeline(cfg, Executor(backoff=wait_none()))
+    try:
+        return pipeline.run(changes(keys, tag), time.monotonic() + 60)
+    finally:
+        pipeline.executor.close()
+
+
+def invalidations(boto: Any, dist_id: str) -> list[dict[str, Any]]:
+    """Every invalidation moto holds for the distribution, with its batch."""
+    listed = boto.cloudfront.list_invalidations(DistributionId=dist_id)["InvalidationList"].get("Items", [])
+    return [boto.cloudfront.get_invalidation(DistributionId=dist_id, Id=item["Id"])["Invalidation"] for item in listed]
+
+
+def paid(cfg: Config, keys: list[str]) -> int:
+    provider = cfg.cdns["cf"].provider
+    assert isinstance(provider, CloudFront)
+    return sum(provider.paid_paths(b) for b in plan(changes(keys), cfg).batches)
+
+
+@pytest.fixture
+def gate(aws: Any) -> Any:
+    with serving(CloudFrontGate(aws.url)) as emulator:
+        yield emulator
+
+
+# --- tests ----------------------------------------------------------------------------------
+
+
+def test_burst_of_10000_keys_without_escalation(boto: Any, gate: CloudFrontGate) -> None:
+    dist = distribution(boto)
+    cfg = config(gate.url, dist)
+    report = run(cfg, BURST)
+    assert report.ok, [o.detail for o in report.failures()]
+    made = invalidations(boto, dist)
+    assert len(made) == 4  # ceil(10,000 / 3,000); http and https share one path
+    sizes = sorted(inv["InvalidationBatch"]["Paths"]["Quantity"] for inv in made)
+    assert sizes == [1000, 3000, 3000, 3000]
+    sent = {p for inv in made for p in inv["InvalidationBatch"]["Paths"]["Items"]}
+    assert sent == {f"/{key}" for key in BURST}
+    ids = {inv["Id"] for inv in made}
+    assert {re.search(r"invalidation (\w+) on", o.detail)[1] for o in report.outcomes} == ids  # type: ignore[index]
+    assert paid(cfg, BURST) == 10_000
+
+
+def test_burst_of_10000_keys_with_escalation(boto: Any, gate: CloudFrontGate) -> None:
+    dist = distribution(boto)
+    cfg = config(gate.url, dist, extra="prefix_threshold: 100")
+    report = run(cfg, BURST)
+    assert report.ok
+    (made,) = invalidations(boto, dist)
+    assert made["InvalidationBatch"]["Paths"]["Items"] == [f"/d{d}/*" for d in range(10)]
+    assert paid(cfg, BURST) == 10
+    everything = config(gate.url, dist, extra="prefix_threshold: 100\n    everything_threshold: 5000")
+    assert [b.values for b in plan(changes(BURST), everything).batches] == [("https://www.example.test/",)]
+    assert paid(everything, BURST) == 1
+
+
+def test_below_the_threshold_every_path_is_precise(boto: Any, gate: CloudFrontGate) -> None:
+    dist = distribution(boto)
+    keys = [f"img/{n}.png" for n in range(100)]
+    assert run(config(gate.url, dist, extra="prefix_threshold: 100"), keys).ok
+    (made,) = invalidations(boto, dist)
+    assert made["InvalidationBatch"]["Paths"]["Quantity"] == 100
+
+
+def test_wildcards_are_split_15_per_invalidation(boto: Any, gate: CloudFrontGate) -> None:
+    dist = distribution(boto)
+    keys = [f"d{d:02}/{n}" for d in range(20) for n in range(3)]
+    assert run(config(gate.url, dist, extra="prefix_threshold: 2"), keys).ok
+    assert sorted(inv["InvalidationBatch"]["Paths"]["Quantity"] for inv in invalidations(boto, dist)) == [5, 15]
+
+
+def test_a_retried_batch_reuses_its_caller_reference(boto: Any, gate: CloudFrontGate) -> None:
+    from tests.emulators.base import Fault
+
+    dist = distribution(boto)
+    cfg = config(gate.url, dist)
+    gate.faults.append(Fault(status=503))  # the first attempt fails; tenacity sends it again
+    assert run(cfg, ["a.html", "b.html"]).ok
+    first, retry = (parse_batch(r.body)["CallerReference"] for r in gate.requests)
+    assert first == retry
+    assert run(cfg, ["a.html", "b.html"]).ok  # the same messages redriven: same reference again
+    assert run(cfg, ["a.html", "b.html"], tag="new").ok  # new events for the same keys: a new one
+    refs = [inv["InvalidationBatch"]["CallerReference"] for inv in invalidations(boto, dist)]
+    assert refs[0] == refs[1] == first != refs[2]  # AWS answers a reused reference with the first invalidation
+
+
+def test_too_many_invalidations_in_progress_is_retried_and_succeeds(boto: Any, gate: CloudFrontGate) -> None:
+    dist = distribution(boto)
+    gate.busy = 1
+    report = run(config(gate.url, dist), ["a.html"])
+    assert report.ok, report.outcomes
+    assert len(gate.requests) == 2
+    (made,) = invalidations(boto, dist)
+    assert made["Id"] in report.outcomes[0].detail
+
+
+def test_too_many_invalidations_is_never_a_permanent_failure(boto: Any, gate: CloudFrontGate) -> None:
+    dist = distribution(boto)
+    gate.busy = 100
+    (outcome,) = run(config(gate.url, dist, extra="max_attempts: 3"), ["a.html"]).outcomes
+    assert (outcome.ok, outcome.retryable) == (False, True)
+    assert "TooManyInvalidationsInProgress" in outcome.detail
+    assert len(gate.requests) == 3
+
+
+def test_unknown_distribution_is_rejected_with_a_hint(gate: CloudFrontGate) -> None:
+    (outcome,) = run(config(gate.url, "EDFDVBD6EXAMPLE"), ["a.html"]).outcomes
+    assert (outcome.ok, outcome.retryable) == (False, False)
+    assert "NoSuchDistribution" in outcome.detail
+    assert "distribution_ids" in outcome.detail
+    assert len(gate.requests) == 1
+
+
+def test_each_batch_goes_to_each_distribution(boto: Any, gate: CloudFrontGate) -> None:
+    first, second = distribution(boto), distribution(boto)
+    cfg = config(gate.url, first, second, hosts=f"{HOST}, static.example.test")
+    assert run(cfg, ["a b.html"]).ok
+    for dist in (first, second):
+        (made,) = invalidations(boto, dist)
+        assert made["InvalidationBatch"]["Paths"]["Items"] == ["/a%20b.html"]  # one path for 2 hosts, 2 schemes
+    assert paid(cfg, ["a b.html"]) == 2
+
+
+def test_wait_asks_again_until_completed(boto: Any, gate: CloudFrontGate) -> None:
+    dist = distribution(boto)
+    gate.in_progress = 1
+    report = run(config(gate.url, dist, extra="wait: true"), ["a.html"])
+    assert report.ok
+    assert "COMPLETED" in report.outcomes[0].detail
+    first, again = (parse_batch(r.body)["CallerReference"] for r in gate.requests)
+    assert first == again
+
+
+NASTY = [
+    ("a b.html", "/a%20b.html"),
+    ("a+b.html", "/a+b.html"),
+    ("runtime~main.js", "/runtime%7Emain.js"),
+    ("ünï/東京.html", "/%C3%BCn%C3%AF/%E6%9D%B1%E4%BA%AC.html"),
+    ("100%.html", "/100%25.html"),
+    ("what?.html", "/what%3F.html"),
+    ("hash#1.html", "/hash%231.html"),
+    ("(1),!$&'=;:@.txt", "/(1),!$&'=;:@.txt"),
+    ('a[1]{x}|^`"<>\\.txt', "/a%5B1%5D%7Bx%7D%7C%5E%60%22%3C%3E%5C.txt"),
+    ("star*.txt", "/star*"),  # a literal '*' cannot be escaped: a wildcard from there covers it
+    ("dir*x/y.txt", "/dir*"),
+]
+
+
+def test_nasty_keys_are_encoded_by_cloudfront_rules(boto: Any, gate: CloudFrontGate) -> None:
+    dist = distribution(boto)
+    assert run(config(gate.url, dist), [key for key, _ in NASTY]).ok
+    (made,) = invalidations(boto, dist)
+    assert made["InvalidationBatch"]["Paths"]["Items"] == [path for _, path in NASTY]
+
+
+def test_cli_plan_shows_escalation_and_paid_paths(tmp_path: Path) -> None:
+    cfg = tmp_path / "cfg.yml"
+    cfg.write_text(
+        "cdns:\n  cf: {vendor: cloudfront, distribution_ids: [E1], prefix_threshold: 2}\n"
+        "buckets:\n  site: [{cdn: cf, hosts: [www.example.test]}]\n"
+    )
+    keys = [f"site/img/{n}.png" for n in range(3)] + ["site/solo.png"]
+    result = CliRunner().invoke(main, ["plan", "--config", str(cfg), *keys])
+    assert result.exit_code == 0, result.output
+    assert "[cf] prefix rule: https://www.example.test/img/ (3 changed URLs in" in result.output
+    assert "[cf] paid paths: 2 (a wildcard counts as one; 4 without escalation)" in result.output
+    assert "<Path>/img/*</Path>" in result.output
+    assert "POST https://cloudfront.amazonaws.com/2020-05-31/distribution/E1/invalidation" in result.output
