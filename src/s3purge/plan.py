@@ -78,7 +78,7 @@ def pack(
 
     for target in group:
         cost = size(target.value)
-        full = len(values) >= limits.max_items
+        full = len(values) >= limits.items(target.kind)
         if values and (full or (limits.max_bytes is not None and used + cost > limits.max_bytes)):
             close()
             values, owners, used = [], set(), 0

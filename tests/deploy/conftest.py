@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 
 from s3purge import config as config_module
-from s3purge.deploy import Options
 from s3purge.deploy import package as packages
 from s3purge.deploy.stack import Aws
 
@@ -119,31 +118,31 @@ def others(configuration: dict[str, Any]) -> dict[str, list[str]]:
     }
 
 
-def snapshot(boto: Any) -> dict[str, Any]:
-    """Everything deploy could touch in the account, without timestamps."""
+def snapshot(boto: Any, counts: bool = True) -> dict[str, Any]:
+    """Everything deploy could touch in the account, without timestamps (and message counts)."""
     state: dict[str, Any] = {"buckets": {}, "queues": {}, "roles": {}}
     for bucket in sorted(b["Name"] for b in boto.s3.list_buckets()["Buckets"]):
         keys = [o["Key"] for o in boto.s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
         state["buckets"][bucket] = {"keys": keys, "notifications": notifications(boto, bucket)}
     for url in boto.sqs.list_queues().get("QueueUrls", []):
         attributes = boto.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
-        state["queues"][url] = {k: v for k, v in attributes.items() if "Timestamp" not in k}
+        state["queues"][url] = {
+            k: v for k, v in attributes.items() if "Timestamp" not in k and (counts or "ApproximateNumber" not in k)
+        }
     for role in boto.iam.list_roles()["Roles"]:
         name = role["RoleName"]
         state["roles"][name] = boto.iam.list_role_policies(RoleName=name)["PolicyNames"]
-    functions = boto.__getattr__("lambda").list_functions()["Functions"]
+    functions = getattr(boto, "lambda").list_functions()["Functions"]
     state["functions"] = sorted((f["FunctionName"], f["CodeSha256"]) for f in functions)
-    state["mappings"] = len(boto.__getattr__("lambda").list_event_source_mappings()["EventSourceMappings"])
+    state["mappings"] = len(getattr(boto, "lambda").list_event_source_mappings()["EventSourceMappings"])
     state["log_groups"] = [g["logGroupName"] for g in boto.logs.describe_log_groups()["logGroups"]]
     state["alarms"] = [a["AlarmName"] for a in boto.cloudwatch.describe_alarms()["MetricAlarms"]]
     state["topics"] = [t["TopicArn"] for t in boto.sns.list_topics()["Topics"]]
     stacks = boto.cloudformation.describe_stacks()["Stacks"]
-    state["stacks"] = sorted((s["StackName"], s["StackStatus"]) for s in stacks if s["StackStatus"] != "DELETE_COMPLETE")
+    state["stacks"] = sorted(
+        (s["StackName"], s["StackStatus"]) for s in stacks if s["StackStatus"] != "DELETE_COMPLETE"
+    )
     return json.loads(json.dumps(state, default=str))
-
-
-def options(**overrides: Any) -> Options:
-    return Options(**overrides)
 
 
 HOST_PYTHON = f"python{sys.version_info.major}.{sys.version_info.minor}"

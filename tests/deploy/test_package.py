@@ -47,7 +47,9 @@ def test_the_same_inputs_give_the_same_bytes(lambda_deps: Path, config_file: Pat
     first = packages.build(config_file, tmp_path / "a.zip", dependencies=lambda_deps)
     again = packages.build(config_file, tmp_path / "b.zip", dependencies=lambda_deps)
     assert first.sha256 == again.sha256  # so a redeploy without changes changes nothing
-    changed = packages.build(write_config(tmp_path / "c.yml", prefix="www/"), tmp_path / "c.zip", dependencies=lambda_deps)
+    changed = packages.build(
+        write_config(tmp_path / "c.yml", prefix="www/"), tmp_path / "c.zip", dependencies=lambda_deps
+    )
     assert changed.sha256 != first.sha256
 
 
@@ -69,7 +71,7 @@ def test_a_prebuilt_package_must_carry_the_config_being_deployed(config_file: Pa
     built = packages.build(config_file, tmp_path / "p.zip", dependencies=empty)
     assert packages.from_file(built.path, config_file).sha256 == built.sha256
     other = write_config(tmp_path / "other.yml", prefix="elsewhere/")
-    with pytest.raises(DeployError, match="does not contain .*other.yml"):
+    with pytest.raises(DeployError, match=r"does not contain .*other\.yml"):
         packages.from_file(built.path, other)
     (tmp_path / "junk.zip").write_bytes(b"not a zip")
     with pytest.raises(DeployError, match="not a usable package"):

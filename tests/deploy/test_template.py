@@ -147,7 +147,9 @@ def test_the_function_queue_and_mapping(loaded: config_module.Config) -> None:
     assert statement["Principal"] == {"Service": "s3.amazonaws.com"}
     assert statement["Action"] == "sqs:SendMessage"
     assert statement["Condition"] == {
-        "ArnLike": {"aws:SourceArn": [{SUB: "arn:${AWS::Partition}:s3:::media"}, {SUB: "arn:${AWS::Partition}:s3:::site"}]},
+        "ArnLike": {
+            "aws:SourceArn": [{SUB: "arn:${AWS::Partition}:s3:::media"}, {SUB: "arn:${AWS::Partition}:s3:::site"}]
+        },
         "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
     }
     assert resources["LogGroup"]["Properties"] == {"LogGroupName": "/aws/lambda/p", "RetentionInDays": 14}

@@ -12,19 +12,18 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import re
 import time
 import uuid
 from calendar import timegm
-from pathlib import Path
 from typing import Any
 
 import jsonschema
 
+from tests.emulators import specs
 from tests.emulators.base import Emulator, Invalid, Recorded, Reply
 
-SPEC = json.loads((Path(__file__).parents[3] / "shared/vendor-specs/akamai-ccu-v3.openapi.json").read_text())
+SPEC = specs.load("akamai-ccu-v3.openapi.json")
 BODY_LIMIT = 50_000
 CLIENT_TOKEN, CLIENT_SECRET, ACCESS_TOKEN = "akab-client-token", "c2VjcmV0LWNsaWVudC1zZWNyZXQ=", "akab-access-token"
 PATH = re.compile(r"^/ccu/v3/(invalidate|delete)/(url|tag|cpcode)(?:/(staging|production))?$")

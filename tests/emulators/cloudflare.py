@@ -9,18 +9,17 @@ Over the rate limit: 429 + Retry-After, as Cloudflare documents.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import uuid
-from pathlib import Path
 from typing import Any
 
 import jsonschema
 
+from tests.emulators import specs
 from tests.emulators.base import Emulator, Invalid, Recorded, Reply
 
-SPEC = json.loads((Path(__file__).parents[3] / "shared/vendor-specs/cloudflare-purge.openapi.json").read_text())
+SPEC = specs.load("cloudflare-purge.openapi.json")
 STRICT = {**SPEC["components"]["schemas"]["x-local-strict_PurgeRequest"], "components": SPEC["components"]}
 ZONE_ID, API_TOKEN = "023e105f4ecef8ad9ca31a8372d0c353", "cf-token-abc123"
 PATH = re.compile(r"^/client/v4/zones/(?P<zone>[^/]+)/purge_cache$")

@@ -80,7 +80,8 @@ class FastlyEmulator(Emulator):
         if "service_id" in params and params["service_id"] != self.service_id:
             return Reply(404, {"msg": "Record not found", "detail": "Cannot find service"})
         if template == "/purge/{cached_url}":
-            self._record([request.path.removeprefix("/purge/")], soft, self.purged_urls)
+            cached = request.path.removeprefix("/purge/") + (f"?{request.query}" if request.query else "")
+            self._record([cached], soft, self.purged_urls)
             return Reply(200, {"status": "ok", "id": _id()})
         if template == "/service/{service_id}/purge_all":
             if soft:

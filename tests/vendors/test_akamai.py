@@ -4,48 +4,27 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from tenacity import wait_fixed
 
-from s3purge.config import Config, parse
+from s3purge.config import Config
 from s3purge.errors import ConfigError
 from s3purge.execute import Executor
-from s3purge.model import Batch, Change, Report
-from s3purge.pipeline import Pipeline
+from s3purge.model import Batch
 from s3purge.providers.akamai import BODY_LIMIT, rate_wait
 from tests.conftest import serving
 from tests.emulators.akamai import ACCESS_TOKEN, CLIENT_SECRET, CLIENT_TOKEN, AkamaiEmulator
 from tests.emulators.base import Fault
+from tests.vendors.helpers import one_cdn, run
 
 SECRET, CLIENT, ACCESS = CLIENT_SECRET, CLIENT_TOKEN, ACCESS_TOKEN
 CREDENTIALS = f"client_token: {CLIENT}, client_secret: {SECRET}, access_token: {ACCESS}"
 
 
 def config(emulator: AkamaiEmulator, account: str = "", route: str = "hosts: [www.example.com]") -> Config:
-    text = f"""
-cdns:
-  ak: {{vendor: akamai, api_base: "{emulator.url}", {account or CREDENTIALS}}}
-buckets:
-  site:
-    - {{cdn: ak, {route}}}
-"""
-    return parse(text)
-
-
-@pytest.fixture
-def executor() -> Iterator[Executor]:
-    executor = Executor(backoff=wait_fixed(0))
-    yield executor
-    executor.close()
-
-
-def run(cfg: Config, executor: Executor, *keys: str) -> Report:
-    changes = [Change("site", key, "created", f"m{i}") for i, key in enumerate(keys)]
-    return Pipeline(cfg, executor).run(changes, time.monotonic() + 15)
+    return one_cdn("ak", f'vendor: akamai, api_base: "{emulator.url}", {account or CREDENTIALS}', route)
 
 
 TABLE = [
@@ -139,7 +118,7 @@ def test_missing_edgerc_section_fails_the_batch_clearly(tmp_path: Path, executor
     ids=["incomplete-inline", "edgerc-and-inline"],
 )
 def test_credential_config_errors_name_the_field(account: str) -> None:
-    with serving(AkamaiEmulator()) as akamai, pytest.raises(ConfigError, match=r"<config>:3: cdns\.ak: .*edgerc"):
+    with serving(AkamaiEmulator()) as akamai, pytest.raises(ConfigError, match=r"<config>:2: cdns\.ak: .*edgerc"):
         config(akamai, account)
 
 

@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
 
 import pytest
-from tenacity import wait_fixed
 
 from s3purge.config import Config, parse
 from s3purge.errors import ConfigError
 from s3purge.execute import Executor
-from s3purge.model import Batch, Change, Report
-from s3purge.pipeline import Pipeline
+from s3purge.model import Batch
 from s3purge.providers.cloudflare import Cloudflare
 from tests.conftest import serving
 from tests.emulators.base import Fault
 from tests.emulators.cloudflare import CloudflareEmulator
+from tests.vendors.helpers import one_cdn, run
 
 ZONE = "023e105f4ecef8ad9ca31a8372d0c353"
 TOKEN = "cf-token-abc123"
@@ -25,26 +23,11 @@ KEY, EMAIL = "cf-global-key-987", "ops@example.com"
 
 
 def config(emulator: CloudflareEmulator, account: str = "", route: str = "hosts: [www.example.com]") -> Config:
-    text = f"""
-cdns:
-  cf: {{vendor: cloudflare, api_base: "{emulator.api_base}", zone_id: "{ZONE}", {account or f"api_token: {TOKEN}"}}}
-buckets:
-  site:
-    - {{cdn: cf, {route}}}
-"""
-    return parse(text)
-
-
-@pytest.fixture
-def executor() -> Iterator[Executor]:
-    executor = Executor(backoff=wait_fixed(0))
-    yield executor
-    executor.close()
-
-
-def run(cfg: Config, executor: Executor, *keys: str) -> Report:
-    changes = [Change("site", key, "created", f"m{i}") for i, key in enumerate(keys)]
-    return Pipeline(cfg, executor).run(changes, time.monotonic() + 15)
+    return one_cdn(
+        "cf",
+        f'vendor: cloudflare, api_base: "{emulator.api_base}", zone_id: "{ZONE}", {account or f"api_token: {TOKEN}"}',
+        route,
+    )
 
 
 TABLE = [
@@ -126,12 +109,11 @@ def test_items_per_call_follow_the_declared_or_configured_limit(
     )
 
 
-def test_more_than_100_tags_a_call_is_refused_before_sending(executor: Executor) -> None:
-    with serving(CloudflareEmulator()) as cf:
-        cfg = config(cf, f"api_token: {TOKEN}, max_items: 500", route='tags: ["{key}"]')
-        report = run(cfg, executor, *(f"k{i}" for i in range(150)))
-    (outcome,) = report.outcomes
-    assert not outcome.ok and "at most 100 tags" in outcome.detail and cf.requests == []
+def test_500_urls_a_call_still_sends_tags_100_a_call(executor: Executor) -> None:
+    with serving(CloudflareEmulator(max_files=500)) as cf:
+        cfg = config(cf, f"api_token: {TOKEN}, max_items: 500", route='hosts: [www.example.com], tags: ["{key}"]')
+        assert run(cfg, executor, *(f"k{i}" for i in range(150))).ok
+    assert sorted(len(r.json().get("files", r.json().get("tags"))) for r in cf.requests) == [50, 100, 150]
 
 
 def test_wrong_token_is_rejected_with_a_hint_and_not_retried(executor: Executor) -> None:

@@ -28,9 +28,10 @@ from s3purge.pipeline import Pipeline
 from s3purge.plan import plan
 from s3purge.providers.cloudfront import CloudFront
 from tests.conftest import serving
+from tests.emulators import specs
 from tests.emulators.base import Emulator, Invalid, Recorded, Reply
 
-SPEC = Path("/work/shared/vendor-specs/cloudfront-invalidation.botocore.json")
+SPEC = specs.HERE / "cloudfront-invalidation.botocore.json"
 NS = "{http://cloudfront.amazonaws.com/doc/2020-05-31/}"
 UNSAFE = set(' "#<>[\\]^`{|}~')
 HOST = "www.example.test"

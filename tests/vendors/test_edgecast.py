@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterator
 
 import pytest
 from tenacity import wait_fixed
@@ -13,37 +12,18 @@ from tenacity import wait_fixed
 from s3purge.config import Config, parse
 from s3purge.errors import ConfigError
 from s3purge.execute import Executor
-from s3purge.model import Batch, Change, Report
-from s3purge.pipeline import Pipeline
+from s3purge.model import Batch
 from s3purge.providers.edgecast import Edgecast
 from tests.conftest import serving
 from tests.emulators.base import Fault
 from tests.emulators.edgecast import OVER_LIMIT, TOKEN, EdgecastEmulator
+from tests.vendors.helpers import one_cdn, run
 
 PURGE, LOAD = "/v2/mcc/customers/0001/edge/purge", "/v2/mcc/customers/0001/edge/load"
 
 
 def config(emulator: EdgecastEmulator, route: str = "hosts: [www.example.com]", extra: str = "") -> Config:
-    text = f"""
-cdns:
-  ec: {{vendor: edgecast, api_base: "{emulator.url}", account: "0001", token: {TOKEN}{extra}}}
-buckets:
-  site:
-    - {{cdn: ec, {route}}}
-"""
-    return parse(text)
-
-
-@pytest.fixture
-def executor() -> Iterator[Executor]:
-    executor = Executor(backoff=wait_fixed(0))
-    yield executor
-    executor.close()
-
-
-def run(cfg: Config, executor: Executor, *keys: str) -> Report:
-    changes = [Change("site", key, "created", f"m{i}") for i, key in enumerate(keys)]
-    return Pipeline(cfg, executor).run(changes, time.monotonic() + 15)
+    return one_cdn("ec", f'vendor: edgecast, api_base: "{emulator.url}", account: "0001", token: {TOKEN}{extra}', route)
 
 
 TABLE = [

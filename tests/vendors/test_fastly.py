@@ -5,45 +5,26 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Iterator
 
 import pytest
-from tenacity import wait_fixed
 
 from s3purge.config import Config, parse
 from s3purge.errors import ConfigError
 from s3purge.execute import Executor
-from s3purge.model import Action, Batch, Change, Outcome, Report
-from s3purge.pipeline import Pipeline
+from s3purge.model import Action, Batch, Outcome
 from s3purge.providers.fastly import Fastly
 from tests.conftest import serving
 from tests.emulators.base import Fault
 from tests.emulators.fastly import TOKEN, FastlyEmulator
+from tests.vendors.helpers import one_cdn, run
 
 SERVICE = "SU1Z0isxPaozGVKXdv0eY"
 
 
 def config(emulator: FastlyEmulator, route: str, extra: str = "") -> Config:
-    text = f"""
-cdns:
-  fy: {{vendor: fastly, api_base: "{emulator.url}", api_token: {TOKEN}, service_id: {SERVICE}{extra}}}
-buckets:
-  site:
-    - {{cdn: fy, {route}}}
-"""
-    return parse(text)
-
-
-@pytest.fixture
-def executor() -> Iterator[Executor]:
-    executor = Executor(backoff=wait_fixed(0))
-    yield executor
-    executor.close()
-
-
-def run(cfg: Config, executor: Executor, *keys: str) -> Report:
-    changes = [Change("site", key, "created", f"m{i}") for i, key in enumerate(keys)]
-    return Pipeline(cfg, executor).run(changes, time.monotonic() + 15)
+    return one_cdn(
+        "fy", f'vendor: fastly, api_base: "{emulator.url}", api_token: {TOKEN}, service_id: {SERVICE}{extra}', route
+    )
 
 
 def everything(cfg: Config, executor: Executor, action: Action = "purge", copies: int = 1) -> list[Outcome]:
@@ -65,9 +46,9 @@ TABLE = [
             ("/purge/www.example.com/docs/a%20b.html", "1", b""),
         ],
     ),
-    (  # one key: the single-key operation, the key escaped into the path
+    (  # one key: the bulk form too, so that no key needs escaping into a path
         'tags: ["obj:{key}"]',
-        [(f"/service/{SERVICE}/purge/obj%3Adocs%2Fa%20b.html", None, b"")],
+        [(f"/service/{SERVICE}/purge", None, b'{"surrogate_keys":["obj:docs/a b.html"]}')],
     ),
     (
         'tags: ["{dirname}", "obj:{key}"], action: invalidate',
@@ -90,6 +71,17 @@ def test_keys_are_decoded_by_fastly_as_they_were_tagged(executor: Executor) -> N
     with serving(FastlyEmulator()) as fastly:
         assert run(config(fastly, 'tags: ["obj:{key}"]'), executor, "docs/a b+ü.html").ok
     assert fastly.purged_keys == ["obj:docs/a b+ü.html"]
+
+
+def test_a_url_purge_names_host_path_and_query_on_the_api_host(executor: Executor) -> None:
+    with serving(FastlyEmulator()) as fastly:
+        cfg = config(fastly, "hosts: [www.example.com]")
+        urls = ("https://www.example.com/a.css?v=2", "https://cdn.example.com/b%C3%BC.js")
+        (outcome,) = executor.run(
+            [Batch("fy", "purge", "url", urls, frozenset({"m"}))], cfg.cdns, time.monotonic() + 15
+        )
+    assert outcome.ok and outcome.detail.count("purge ids") == 2
+    assert sorted(fastly.purged_urls) == ["cdn.example.com/b%C3%BC.js", "www.example.com/a.css?v=2"]
 
 
 def test_surrogate_keys_go_256_per_call_in_the_fewest_calls(executor: Executor) -> None:

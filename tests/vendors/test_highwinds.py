@@ -6,46 +6,26 @@ import json
 import logging
 import math
 import time
-from collections.abc import Iterator
 
 import pytest
-from tenacity import wait_fixed
 
 from s3purge.config import Config, parse
 from s3purge.errors import ConfigError
 from s3purge.execute import Executor
-from s3purge.model import Batch, Change, Report, TargetKind
+from s3purge.model import Batch, Change, TargetKind
 from s3purge.pipeline import Pipeline
 from s3purge.providers.highwinds import MARGIN, Highwinds
 from tests.conftest import serving
 from tests.emulators.base import Fault
 from tests.emulators.highwinds import PASSWORD, HighwindsEmulator
+from tests.vendors.helpers import one_cdn, run
 
 TOKEN_PATH, ME_PATH, PURGE_PATH = "/auth/token", "/api/v1/users/me", "/api/v1/accounts/a1b2c3d4/purge"
 LOGIN = f"username: purger, password: {PASSWORD}"
 
 
 def config(emulator: HighwindsEmulator, route: str = "hosts: [www.example.com]", extra: str = "") -> Config:
-    text = f"""
-cdns:
-  hw: {{vendor: highwinds, api_base: "{emulator.url}", {extra or LOGIN}}}
-buckets:
-  site:
-    - {{cdn: hw, {route}}}
-"""
-    return parse(text)
-
-
-@pytest.fixture
-def executor() -> Iterator[Executor]:
-    executor = Executor(backoff=wait_fixed(0))
-    yield executor
-    executor.close()
-
-
-def run(cfg: Config, executor: Executor, *keys: str) -> Report:
-    changes = [Change("site", key, "created", f"m{i}") for i, key in enumerate(keys)]
-    return Pipeline(cfg, executor).run(changes, time.monotonic() + 15)
+    return one_cdn("hw", f'vendor: highwinds, api_base: "{emulator.url}", {extra or LOGIN}', route)
 
 
 def paths(emulator: HighwindsEmulator) -> list[str]:

@@ -8,7 +8,7 @@ stack.py          deploy / destroy: change sets, waits, and what this CloudForma
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 from s3purge.errors import S3PurgeError
@@ -45,4 +45,3 @@ class Options:
     log_retention_days: int = 14
     alarm_email: str | None = None
     debug: bool = False
-    tags: dict[str, str] = field(default_factory=dict)

@@ -370,7 +370,7 @@ def _create_skipped(aws: Aws, name: str, template: dict[str, Any], say: Say) -> 
     """Create through the service API what the stack skipped (moto skips these types silently)."""
     with doing(f"list the resources of stack {name}"):
         listed = aws.client("cloudformation").describe_stack_resources(StackName=name)["StackResources"]
-    physical = {r["LogicalResourceId"]: r["PhysicalResourceId"] for r in listed if "LogicalResourceId" in r}
+    physical = {r["LogicalResourceId"]: r.get("PhysicalResourceId", "") for r in listed if "LogicalResourceId" in r}
     resolver = _Resolver(aws, physical)
     for logical, resource in template["Resources"].items():
         if resource["Type"] not in templates.SKIPPED_BY_SOME_EMULATORS or logical in physical:
@@ -531,7 +531,7 @@ def _delete_stack(run: _Teardown) -> set[str]:
     owned = {r["LogicalResourceId"] for r in resources if "LogicalResourceId" in r}
     for r in resources:
         if "LogicalResourceId" in r:
-            run.say(f"  - {r['LogicalResourceId']} ({r['ResourceType']}) {r['PhysicalResourceId']}")
+            run.say(f"  - {r['LogicalResourceId']} ({r['ResourceType']}) {r.get('PhysicalResourceId', '')}")
     if run.dry_run:
         run.say(f"  would delete stack {run.name} and the resources above")
         return owned

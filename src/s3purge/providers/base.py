@@ -12,7 +12,7 @@ import email.utils
 import json
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
 import httpx
@@ -39,11 +39,17 @@ class Limits:
     """How much one call may carry and how hard the vendor may be called."""
 
     max_items: int = 1
+    kind_items: Mapping[TargetKind, int] = field(default_factory=dict)
+    """Lower caps for some kinds, e.g. one URL but 256 surrogate keys per call."""
     max_bytes: int | None = None
     """Largest request body the vendor accepts; batches are packed below it."""
     concurrency: int = 8
     rate: Rate | None = None
     timeout: float = 10.0
+
+    def items(self, kind: TargetKind) -> int:
+        """Most items of `kind` one call may carry."""
+        return min(self.max_items, self.kind_items.get(kind, self.max_items))
 
 
 class VendorOptions(BaseModel):

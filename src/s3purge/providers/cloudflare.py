@@ -49,7 +49,12 @@ class Cloudflare(Provider):
     supports: ClassVar = {kind: frozenset({"purge"}) for kind in ("url", "tag", "prefix", "everything")}
     # 4/s is the global API limit (1,200 calls per 5 minutes per token); the per-plan purge
     # buckets (Free: 5 tag/prefix calls a minute) answer 429 + Retry-After, which the core honours.
-    limits = Limits(max_items=100, concurrency=4, rate=Rate(per_second=4, burst=20))
+    limits = Limits(
+        max_items=100,
+        kind_items={"tag": FLEX_MAX, "prefix": FLEX_MAX, "everything": 1},
+        concurrency=4,
+        rate=Rate(per_second=4, burst=20),
+    )
     Options = CloudflareOptions
     options: CloudflareOptions
     secret_headers = frozenset({"authorization", "x-auth-key"})
@@ -64,8 +69,6 @@ class Cloudflare(Provider):
             body = {"files": [{"url": url, "headers": opts.file_headers} for url in batch.values]}
         else:
             body = {FIELDS[batch.kind]: list(batch.values)}
-        if batch.kind in ("tag", "prefix") and len(batch.values) > FLEX_MAX:
-            raise Rejected(f"Cloudflare takes at most {FLEX_MAX} {FIELDS[batch.kind]} a call", "lower max_items")
         url = f"{(opts.api_base or API).rstrip('/')}/zones/{opts.zone_id}/purge_cache"
         return [httpx.Request("POST", url, json=body, headers=self._auth_headers())]
 

@@ -52,14 +52,16 @@ class Edgecast(Provider):
     options: EdgecastOptions
 
     def requests(self, batch: Batch) -> list[httpx.Request]:
-        (value,) = batch.values
+        return [self._request(batch, value) for value in batch.values]  # one item per call
+
+    def _request(self, batch: Batch, value: str) -> httpx.Request:
         if batch.kind in ("prefix", "everything"):
             value = value.rstrip("/") + "/*"  # Edgecast's recursive directory wildcard
         opts = self.options
         url = f"{(opts.api_base or API).rstrip('/')}/v2/mcc/customers/{opts.account}/edge/{batch.action}"
         headers = {"Authorization": f"TOK:{opts.token.reveal()}", "Accept": "application/json"}
         body = {"MediaPath": value, "MediaType": MEDIA_TYPES[opts.platform]}
-        return [httpx.Request("PUT", url, headers=headers, json=body)]
+        return httpx.Request("PUT", url, headers=headers, json=body)
 
     def judge(self, response: httpx.Response) -> str:
         if response.status_code == 400 and OVER_LIMIT.search(_message(response)):

@@ -2,7 +2,7 @@
 
 URL purges are `POST /purge/{host/path}` on the API host, one URL per call: the token
 never goes to the object's own (possibly plain-http) URL, unlike the old script's
-`PURGE http://host/key`. Surrogate keys go 256 per call as a JSON body; purge-all is per
+`PURGE http://host/key`. Surrogate keys go 256 per call in a JSON body (one key too); purge-all is per
 service. `invalidate` is Fastly's soft purge (`Fastly-Soft-Purge: 1`), which purge-all
 cannot do. Fastly's default cache key is host + path, so one purge covers both schemes.
 """
@@ -49,7 +49,7 @@ class Fastly(Provider):
     }
     # URL and key purges are not counted in Fastly's hourly API budget; purge-all is, and
     # answers 429 with Fastly-RateLimit-Reset when spent (handled in judge).
-    limits = Limits(max_items=256, concurrency=16)
+    limits = Limits(max_items=256, kind_items={"url": 1, "everything": 1}, concurrency=16)
     Options = FastlyOptions
     options: FastlyOptions
     secret_headers = frozenset({"fastly-key"})
@@ -66,8 +66,7 @@ class Fastly(Provider):
             if batch.action != "purge":
                 raise Rejected("Fastly cannot soft-purge everything", "soft-purge a surrogate key every object carries")
             return [self._post(f"/service/{service}/purge_all", batch)]
-        if len(batch.values) == 1:
-            return [self._post(f"/service/{service}/purge/{quote(batch.values[0], safe='')}", batch)]
+        # The bulk form even for one key: a JSON body carries any key, a path segment would need escaping.
         return [self._post(f"/service/{service}/purge", batch, {"surrogate_keys": list(batch.values)})]
 
     def judge(self, response: httpx.Response) -> str:

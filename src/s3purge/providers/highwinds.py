@@ -161,7 +161,7 @@ class StrikeTrackerAuth(httpx.Auth):
         if token:
             headers["Authorization"] = f"Bearer {token}"
         # Same timeout as the purge call it serves (a bare Request would have none).
-        return httpx.Request(method, self.api + path, headers=headers, data=data, extensions=like.extensions)
+        return httpx.Request(method, self.api + path, headers=headers, data=data, extensions=dict(like.extensions))
 
 
 def _field(response: httpx.Response, name: str) -> dict[str, Any]:

@@ -1,0 +1,229 @@
+"""Benchmark 1: vendor calls a burst costs, against the fewest the vendor's limits allow.
+
+Bursts of 1, 100 and 10,000 changed keys go to every vendor through the same routes: two
+hosts in both schemes with index documents (`d/index.html` also purges `d/` and `d`), plus
+an image host in https only. Calls made are counted from the plan (`provider.requests` of
+every batch); for the 1- and 100-key bursts the same changes also run against the
+emulators, which must receive exactly the counted calls.
+
+The minimum is computed here, independently of s3purge's mapping: the distinct cache
+objects each vendor must be told about (vendor facts decide whether http and https, or
+different hosts, are one object), divided over the items and bytes one call may carry
+(the declared limits, `provider.item_bytes`), times the calls each batch needs by API
+(one per cache endpoint for self-hosted caches, one per distribution for CloudFront).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from typing import Any
+
+from tenacity import wait_none
+
+from bench.common import HIGHWINDS_AUTH, HOSTS, IMG_HOST, Host, Row, Section, Spec, account, spec
+from s3purge.config import Config, parse
+from s3purge.execute import Executor
+from s3purge.model import Change
+from s3purge.pipeline import Pipeline
+from s3purge.plan import plan
+
+VENDORS = ("akamai", "cloudflare", "cloudfront", "fastly", "edgecast", "highwinds", "http")
+SIZES = (1, 100, 10_000)
+REAL = (1, 100)
+INDEX = "index.html"
+ONE_OBJECT_ACROSS_SCHEMES = {"akamai", "fastly", "edgecast", "http"}
+"""Vendor facts: a purge of one scheme's URL purges the other's (Cloudflare: zone-dependent;
+Highwinds: not documented; both counted as two objects). CloudFront paths carry neither."""
+ONE_URL_PER_CALL = {"fastly"}
+"""Fastly's URL purge is `POST /purge/{url}`: its 256 items per call are surrogate keys only."""
+UNLIMITED = "rate: 1000000, burst: 1000000"
+"""Counting calls, not pacing them: the rate limits are the throughput benchmark's."""
+
+
+def keys(n: int) -> list[str]:
+    """One key in ten an index document, one in five an image (also under the image route)."""
+    found = []
+    for i in range(n):
+        if i % 10 == 0:
+            found.append(f"d{i // 10}/{INDEX}")
+        elif i % 5 == 3:
+            found.append(f"img/p{i}.png")
+        else:
+            found.append(f"d{i // 10}/page-{i}.html")
+    return found
+
+
+def config(urls: dict[str, str], distribution: str) -> Config:
+    lines = ["cdns:"]
+    for vendor in VENDORS:
+        if vendor == "http":
+            lines.append(f'  http: {{vendor: http, endpoints: ["{urls["http"]}", "{urls["http2"]}"]}}')
+            continue
+        extra = f"distribution_ids: [{distribution}]" if vendor == "cloudfront" else UNLIMITED
+        lines.append(f"  {vendor}: {account(vendor, urls[vendor], extra)}")
+    lines.append("buckets:\n  site:")
+    for vendor in VENDORS:
+        lines.append(
+            f"    - {{cdn: {vendor}, hosts: [{', '.join(HOSTS)}], schemes: both, index_documents: [{INDEX}]}}"
+        )
+        lines.append(f"    - {{cdn: {vendor}, hosts: [{IMG_HOST}], prefix: img/, strip_prefix: img/}}")
+    return parse("\n".join(lines) + "\n", "bench-calls.yml")
+
+
+def objects(vendor: str, burst: list[str]) -> set[str]:
+    """The distinct cache objects a burst changes on `vendor`, as the URL (or path) purged."""
+    found: set[str] = set()
+    for key in burst:
+        urls = [(scheme, host, path) for path in _paths(key) for host in HOSTS for scheme in ("https", "http")]
+        if key.startswith("img/"):
+            urls.append(("https", IMG_HOST, "/" + key.removeprefix("img/")))
+        for scheme, host, path in urls:
+            if vendor == "cloudfront":
+                found.add(path)
+            elif vendor in ONE_OBJECT_ACROSS_SCHEMES:
+                found.add(f"https://{host}{path}")
+            else:
+                found.add(f"{scheme}://{host}{path}")
+    return found
+
+
+def _paths(key: str) -> list[str]:
+    path = "/" + key
+    if key.rpartition("/")[2] != INDEX:
+        return [path]
+    directory = path[: path.rindex("/") + 1]
+    return [path, directory, directory.rstrip("/")]
+
+
+def minimum(vendor: str, cfg: Config, burst: list[str]) -> int:
+    cdn = cfg.cdns[vendor]
+    found = objects(vendor, burst)
+    per_call = 1 if vendor in ONE_URL_PER_CALL else cdn.limits.max_items
+    calls = math.ceil(len(found) / per_call)
+    if cdn.limits.max_bytes is not None:
+        size = sum(cdn.provider.item_bytes(value) for value in found)
+        calls = max(calls, math.ceil(size / cdn.limits.max_bytes))
+    fan_out = {"http": 2, "cloudfront": 1}.get(vendor, 1)  # endpoints; distributions
+    return calls * fan_out
+
+
+def changes(burst: list[str], tag: str) -> list[Change]:
+    return [Change("site", key, "created", f"{tag}-{n}") for n, key in enumerate(burst)]
+
+
+def counted(cfg: Config, burst: list[str], tag: str) -> dict[str, int]:
+    """Calls per CDN, from the plan: every request every batch needs."""
+    found = dict.fromkeys(VENDORS, 0)
+    for batch in plan(changes(burst, tag), cfg).batches:
+        found[batch.cdn] += len(cfg.cdns[batch.cdn].provider.requests(batch))
+    return found
+
+
+def run() -> Section:
+    from s3purge.demo.bed import Moto
+
+    os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1")
+    os.environ.pop("AWS_SESSION_TOKEN", None)
+    moto = Moto().start()
+    try:
+        distribution = _distribution(moto.url)
+        specs = [spec(v, **({"window": 0.001} if v == "highwinds" else {})) for v in VENDORS if v != "cloudfront"]
+        specs += [spec("http"), Spec("tests.vendors.test_cloudfront:CloudFrontGate", {"upstream": moto.url})]
+        names = [*(v for v in VENDORS if v != "cloudfront"), "http2", "cloudfront"]
+        with Host(specs) as host:
+            urls = dict(zip(names, host.urls, strict=True))
+            cfg = config(urls, distribution)
+            return _measure(cfg, host, names)
+    finally:
+        moto.close()
+
+
+def _measure(cfg: Config, host: Host, names: list[str]) -> Section:
+    made: dict[str, dict[int, int]] = {v: {} for v in VENDORS}
+    least: dict[str, dict[int, int]] = {v: {} for v in VENDORS}
+    received: dict[str, dict[int, int]] = {v: {} for v in VENDORS}
+    failures: list[str] = []
+    executor = Executor(backoff=wait_none())
+    try:
+        for size in SIZES:
+            burst = keys(size)
+            calls = counted(cfg, burst, f"b{size}")
+            for vendor in VENDORS:
+                made[vendor][size] = calls[vendor]
+                least[vendor][size] = minimum(vendor, cfg, burst)
+            if size in REAL:
+                before = _received(host, names)
+                report = Pipeline(cfg, executor).run(changes(burst, f"b{size}"), time.monotonic() + 120)
+                failures += [f"{o.batch.cdn}: {o.detail}" for o in report.failures()]
+                after = _received(host, names)
+                for vendor in VENDORS:
+                    received[vendor][size] = after[vendor] - before[vendor]
+    finally:
+        executor.close()
+    violations = [v for i in range(len(names)) for v in host.stats(i).violations]
+    return _section(made, least, received, failures + violations)
+
+
+def _received(host: Host, names: list[str]) -> dict[str, int]:
+    found = dict.fromkeys(VENDORS, 0)
+    for index, name in enumerate(names):
+        vendor = "http" if name == "http2" else name
+        found[vendor] += len(host.stats(index).purges(skip=HIGHWINDS_AUTH))
+    return found
+
+
+def _section(
+    made: dict[str, dict[int, int]],
+    least: dict[str, dict[int, int]],
+    received: dict[str, dict[int, int]],
+    problems: list[str],
+) -> Section:
+    section = Section(data={"made": made, "least": least, "sizes": SIZES})
+    for vendor in VENDORS:
+        ratios = [made[vendor][s] / least[vendor][s] for s in SIZES]
+        worst = max(ratios)
+        agree = all(received[vendor][s] == made[vendor][s] for s in REAL)
+        parts = [f"{_short(s)}: {made[vendor][s]:,}/{least[vendor][s]:,}" for s in SIZES]
+        real = "received = counted" if agree else f"RECEIVED {[received[vendor][s] for s in REAL]}"
+        section.rows.append(
+            Row(
+                "1 calls ÷ minimum",
+                vendor,
+                " · ".join(parts) + f"; {real}",
+                worst,
+                "1.00",
+                round(worst, 2) <= 1.0 and agree,
+                key=f"calls-{vendor}",
+            )
+        )
+    if problems:
+        section.notes.append("Problems during the real runs: " + "; ".join(problems[:10]))
+    return section
+
+
+def _short(size: int) -> str:
+    return f"{size // 1000}k" if size >= 1000 else str(size)
+
+
+def _distribution(endpoint: str) -> str:
+    import boto3
+
+    client: Any = boto3.client("cloudfront", endpoint_url=endpoint)
+    answer = client.create_distribution(
+        DistributionConfig={
+            "CallerReference": f"bench-{time.monotonic_ns()}",
+            "Comment": "",
+            "Enabled": True,
+            "Origins": {
+                "Quantity": 1,
+                "Items": [
+                    {"Id": "s3", "DomainName": "site.s3.amazonaws.com", "S3OriginConfig": {"OriginAccessIdentity": ""}}
+                ],
+            },
+            "DefaultCacheBehavior": {"TargetOriginId": "s3", "ViewerProtocolPolicy": "allow-all"},
+        }
+    )
+    dist_id: str = answer["Distribution"]["Id"]
+    return dist_id

@@ -1,0 +1,58 @@
+"""The commands as a user types them: template, deploy (--dry-run), destroy."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from click.testing import CliRunner
+
+from s3purge import config as config_module
+from s3purge.deploy import Options, template
+from s3purge.deploy import package as packages
+from s3purge.entry.cli import main
+
+
+def test_template_prints_what_deploy_would_create(config_file: Path, tmp_path: Path) -> None:
+    out = tmp_path / "stack.json"
+    result = CliRunner().invoke(
+        main, ["template", "--config", str(config_file), "--trigger", "direct", "--arch", "x86_64", "-o", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    expected = template.build(config_module.load(config_file), Options(trigger="direct", arch="x86_64"))
+    assert json.loads(out.read_text()) == expected
+    assert "NotificationTarget output" in result.output
+
+
+def test_deploy_and_destroy_from_the_command_line(
+    boto: Any, buckets: dict[str, str], config_file: Path, tmp_path: Path
+) -> None:
+    empty = tmp_path / "none"
+    empty.mkdir()
+    zip_path = packages.build(config_file, tmp_path / "s3purge.zip", dependencies=empty).path
+    deploy = ["deploy", "--config", str(config_file), "--package", str(zip_path), "--bucket", "site"]
+    runner = CliRunner()
+
+    preview = runner.invoke(main, [*deploy, "--dry-run"])
+    assert preview.exit_code == 0, preview.output
+    assert "would create" in preview.output and "+ EventSourceMapping" in preview.output
+    assert "Function" not in str(getattr(boto, "lambda").list_functions()["Functions"])
+
+    done = runner.invoke(main, deploy)
+    assert done.exit_code == 0, done.output
+    assert "package s3purge.zip:" in done.output and "MiB zipped" in done.output
+    assert "stack s3purge: CREATE_COMPLETE" in done.output
+    assert "bucket site: set s3purge:s3purge" in done.output and "media" not in done.output
+
+    gone = runner.invoke(main, ["destroy"])
+    assert gone.exit_code == 0, gone.output
+    assert "bucket site: removed our notification entry; 3 other(s) kept" in gone.output
+    assert gone.output.rstrip().endswith("destroyed s3purge")
+    assert getattr(boto, "lambda").list_functions()["Functions"] == []
+
+
+def test_errors_are_one_line_and_exit_2(boto: Any, config_file: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["deploy", "--config", str(config_file), "--bucket", "nope", "--dry-run"])
+    assert result.exit_code == 2
+    assert result.output.startswith("error: bucket(s) nope have no routes in ")
