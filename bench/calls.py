@@ -65,9 +65,7 @@ def config(urls: dict[str, str], distribution: str) -> Config:
         lines.append(f"  {vendor}: {account(vendor, urls[vendor], extra)}")
     lines.append("buckets:\n  site:")
     for vendor in VENDORS:
-        lines.append(
-            f"    - {{cdn: {vendor}, hosts: [{', '.join(HOSTS)}], schemes: both, index_documents: [{INDEX}]}}"
-        )
+        lines.append(f"    - {{cdn: {vendor}, hosts: [{', '.join(HOSTS)}], schemes: both, index_documents: [{INDEX}]}}")
         lines.append(f"    - {{cdn: {vendor}, hosts: [{IMG_HOST}], prefix: img/, strip_prefix: img/}}")
     return parse("\n".join(lines) + "\n", "bench-calls.yml")
 

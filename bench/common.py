@@ -89,6 +89,8 @@ class Spec:
 class Answer:
     at: float
     """time.monotonic() in the host (CLOCK_MONOTONIC is system-wide on Linux)."""
+    received: float
+    """When the request arrived (before the emulator's latency)."""
     path: str
     status: int
     items: int
@@ -128,24 +130,30 @@ def _tapped(cls: type[Emulator], kind: str) -> type[Emulator]:
         def answer(self, request: Recorded) -> Reply:
             reply: Reply = super().answer(request)
             with self._lock:
-                self.tap.append(Answer(time.monotonic(), request.path, reply.status, _items(kind, request)))
+                self.tap.append(Answer(time.monotonic(), request.at, request.path, reply.status, _items(kind, request)))
             return reply
 
         def cost(self, request: Recorded) -> float:
-            self.current = request.path
+            self.current = request  # for `throttled`, which is not given the request
             cost: float = super().cost(request)
             return cost
 
         def throttled(self, wait: float) -> Reply:
             reply: Reply = super().throttled(wait)
+            request = self.current
             with self._lock:
-                self.tap.append(Answer(time.monotonic(), getattr(self, "current", ""), reply.status, 0))
+                self.tap.append(Answer(time.monotonic(), request.at, request.path, reply.status, 0))
             return reply
 
     return Tapped
 
 
 def _host(specs: list[Spec], conn: Connection) -> None:
+    from tests.emulators import base
+
+    # The emulator base writes headers and body in two sends: with Nagle's algorithm on, the
+    # body waits for the client's delayed ACK, 40 ms per answer that no vendor adds.
+    base._Handler.disable_nagle_algorithm = True
     emulators = []
     for spec in specs:
         module, _, name = spec.factory.partition(":")
@@ -159,7 +167,8 @@ def _host(specs: list[Spec], conn: Connection) -> None:
             break
         emulator = emulators[index]
         with emulator._lock:
-            conn.send(Stats(list(emulator.tap), list(emulator.violations), emulator.max_in_flight))  # type: ignore[attr-defined]
+            tap: list[Answer] = emulator.tap
+            conn.send(Stats(list(tap), list(emulator.violations), emulator.max_in_flight))
     for emulator in emulators:
         emulator.close()
     conn.send("stopped")
@@ -210,7 +219,9 @@ IMG_HOST = "img.example.com"
 ZONE = "023e105f4ecef8ad9ca31a8372d0c353"
 """Credentials matching the emulators' defaults (tests/emulators)."""
 CF_TOKEN = "cf-token-abc123"
-AKAMAI = 'client_token: akab-client-token, client_secret: "c2VjcmV0LWNsaWVudC1zZWNyZXQ=", access_token: akab-access-token'
+AKAMAI = (
+    'client_token: akab-client-token, client_secret: "c2VjcmV0LWNsaWVudC1zZWNyZXQ=", access_token: akab-access-token'
+)
 FASTLY = "api_token: fastly-test-token, service_id: SU1Z0isxPaozGVKXdv0eY"
 EDGECAST = 'account: "0001", token: edgecast-test-token'
 HIGHWINDS = "username: purger, password: hw-test-password"

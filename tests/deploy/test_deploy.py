@@ -12,7 +12,8 @@ from urllib.parse import unquote_plus
 import pytest
 
 from s3purge import config as config_module
-from s3purge.deploy import DeployError, Options, stack, template
+from s3purge.deploy import DeployError, Options, stack, teardown, template
+from s3purge.deploy.aws import Aws
 from s3purge.deploy.package import Package
 from tests.deploy.conftest import notifications, others, snapshot, write_config
 
@@ -31,7 +32,7 @@ class Said(list[str]):
         return "\n".join(self)
 
 
-def run_deploy(account: stack.Aws, config: Path, build: Build, **options: Any) -> Said:
+def run_deploy(account: Aws, config: Path, build: Build, **options: Any) -> Said:
     said = Said()
     dry_run = options.pop("dry_run", False)
     loaded = config_module.load(config)
@@ -39,9 +40,9 @@ def run_deploy(account: stack.Aws, config: Path, build: Build, **options: Any) -
     return said
 
 
-def run_destroy(account: stack.Aws, dry_run: bool = False, name: str = "s3purge") -> Said:
+def run_destroy(account: Aws, dry_run: bool = False, name: str = "s3purge") -> Said:
     said = Said()
-    stack.destroy(account, name, said, dry_run=dry_run)
+    teardown.destroy(account, name, said, dry_run=dry_run)
     return said
 
 
@@ -50,7 +51,7 @@ def ours(configuration: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def test_deploy_creates_every_resource(
-    account: stack.Aws, boto: Any, buckets: dict[str, str], config_file: Path, quick_package: Build
+    account: Aws, boto: Any, buckets: dict[str, str], config_file: Path, quick_package: Build
 ) -> None:
     said = run_deploy(account, config_file, quick_package)
     assert "stack s3purge: CREATE_COMPLETE" in said.text
@@ -138,7 +139,7 @@ def test_deploy_creates_every_resource(
 
 
 def test_an_upload_lands_on_the_deployed_queue(
-    account: stack.Aws, boto: Any, buckets: dict[str, str], config_file: Path, quick_package: Build
+    account: Aws, boto: Any, buckets: dict[str, str], config_file: Path, quick_package: Build
 ) -> None:
     run_deploy(account, config_file, quick_package)
     url = boto.sqs.get_queue_url(QueueName="s3purge-events")["QueueUrl"]
@@ -150,7 +151,7 @@ def test_an_upload_lands_on_the_deployed_queue(
 
 
 def test_foreign_notifications_survive_deploy_redeploy_and_destroy(
-    account: stack.Aws, boto: Any, buckets: dict[str, str], config_file: Path, quick_package: Build
+    account: Aws, boto: Any, buckets: dict[str, str], config_file: Path, quick_package: Build
 ) -> None:
     before = notifications(boto, "site")
     expected = others(before)
@@ -172,7 +173,7 @@ def test_foreign_notifications_survive_deploy_redeploy_and_destroy(
 
 
 def test_redeploy_after_a_config_change_updates_in_place(
-    account: stack.Aws, boto: Any, buckets: dict[str, str], config_file: Path, quick_package: Build
+    account: Aws, boto: Any, buckets: dict[str, str], config_file: Path, quick_package: Build
 ) -> None:
     run_deploy(account, config_file, quick_package)
     lam = getattr(boto, "lambda")
@@ -201,7 +202,7 @@ def test_redeploy_after_a_config_change_updates_in_place(
 
 
 def test_dropping_a_bucket_on_redeploy_unhooks_it(
-    account: stack.Aws, boto: Any, buckets: dict[str, str], config_file: Path, quick_package: Build
+    account: Aws, boto: Any, buckets: dict[str, str], config_file: Path, quick_package: Build
 ) -> None:
     run_deploy(account, config_file, quick_package)
     assert ours(notifications(boto, "media"))
@@ -212,7 +213,7 @@ def test_dropping_a_bucket_on_redeploy_unhooks_it(
 
 
 def test_destroy_leaves_nothing_of_ours_and_everything_of_the_user(
-    account: stack.Aws, boto: Any, buckets: dict[str, str], config_file: Path, quick_package: Build
+    account: Aws, boto: Any, buckets: dict[str, str], config_file: Path, quick_package: Build
 ) -> None:
     boto.s3.put_object(Bucket="site", Key="public/keep.html", Body=b"mine")
     # S3 sends a test event to every destination whenever the configuration is written,
@@ -230,7 +231,7 @@ def test_destroy_leaves_nothing_of_ours_and_everything_of_the_user(
 
 
 def test_dry_runs_change_nothing(
-    account: stack.Aws, boto: Any, buckets: dict[str, str], config_file: Path, quick_package: Build
+    account: Aws, boto: Any, buckets: dict[str, str], config_file: Path, quick_package: Build
 ) -> None:
     before = snapshot(boto)
     said = run_deploy(account, config_file, quick_package, dry_run=True)
@@ -258,7 +259,7 @@ def test_dry_runs_change_nothing(
 
 
 def test_direct_trigger_lets_only_the_buckets_invoke(
-    account: stack.Aws, boto: Any, buckets: dict[str, str], config_file: Path, quick_package: Build
+    account: Aws, boto: Any, buckets: dict[str, str], config_file: Path, quick_package: Build
 ) -> None:
     run_deploy(account, config_file, quick_package, trigger="direct", buckets=("site",))
     policy = json.loads(getattr(boto, "lambda").get_policy(FunctionName="s3purge")["Policy"])
@@ -269,7 +270,7 @@ def test_direct_trigger_lets_only_the_buckets_invoke(
     assert "QueueUrls" not in boto.sqs.list_queues(QueueNamePrefix="s3purge-events")
 
 
-def test_aws_errors_name_the_resource(account: stack.Aws, boto: Any, config_file: Path, quick_package: Build) -> None:
+def test_aws_errors_name_the_resource(account: Aws, boto: Any, config_file: Path, quick_package: Build) -> None:
     boto.s3.create_bucket(Bucket="site")  # but no bucket "media"
     before = snapshot(boto)
     with pytest.raises(DeployError, match=r"cannot read the notification configuration of bucket media.*NoSuchBucket"):
@@ -294,3 +295,22 @@ def test_plaintext_and_environment_secrets_are_warned_about(tmp_path: Path) -> N
     ]
     assert "hunter2" not in said.text
     assert template.secret_fields(config_module.load(path))[0][0] == "cdns.v.headers.X-Token"
+
+
+def test_an_entry_s3_would_refuse_next_to_ours_stops_deploy_before_anything_is_created(
+    account: Aws, boto: Any, buckets: dict[str, str], config_file: Path, quick_package: Build
+) -> None:
+    catch_all = {"Id": "everything", "QueueArn": buckets["queue"], "Events": ["s3:ObjectCreated:Put"]}
+    boto.s3.put_bucket_notification_configuration(
+        Bucket="media", NotificationConfiguration={"QueueConfigurations": [catch_all]}
+    )
+    before = snapshot(boto)
+    with pytest.raises(DeployError) as refused:
+        run_deploy(account, config_file, quick_package)
+    assert str(refused.value).splitlines()[:2] == [
+        "S3 allows one destination per event type and key range:",
+        f"  bucket media already sends these events for overlapping keys to: everything -> {buckets['queue']} "
+        "(ObjectCreated:Put)",
+    ]
+    assert snapshot(boto) == before
+    run_deploy(account, config_file, quick_package, buckets=("site",))  # the other bucket is fine

@@ -22,6 +22,7 @@ from s3purge import config as config_module
 from s3purge.demo.bed import Varnish
 from s3purge.deploy import Options, stack
 from s3purge.deploy import package as packages
+from s3purge.deploy.aws import Aws
 from tests.conftest import HOST
 from tests.deploy.conftest import HOST_ARCH, HOST_PYTHON
 
@@ -112,7 +113,7 @@ def test_an_upload_is_purged_by_the_packaged_handler(
     built = packages.build(
         config_file, tmp_path / "s3purge.zip", arch=HOST_ARCH, runtime=HOST_PYTHON, dependencies=host_deps
     )
-    stack.deploy(config_module.load(config_file), Options(arch=HOST_ARCH), built, stack.Aws.connect(), print)
+    stack.deploy(config_module.load(config_file), Options(arch=HOST_ARCH), built, Aws.connect(), print)
     root = tmp_path / "task"
     with zipfile.ZipFile(built.path) as archive:
         archive.extractall(root)

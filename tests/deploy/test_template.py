@@ -238,3 +238,39 @@ def test_merging_keeps_every_foreign_entry_and_replaces_only_ours() -> None:
         current["QueueConfigurations"][0],
         current["QueueConfigurations"][2],
     ]
+
+
+def _entry(events: list[str], prefix: str = "", suffix: str = "") -> dict[str, Any]:
+    rules = [{"Name": n, "Value": v} for n, v in (("prefix", prefix), ("suffix", suffix)) if v]
+    return {
+        "Id": "theirs",
+        "QueueArn": "arn:q",
+        "Events": events,
+        **({"Filter": {"Key": {"FilterRules": rules}}} if rules else {}),
+    }
+
+
+@pytest.mark.parametrize(
+    ("theirs", "clash"),
+    [
+        (_entry(["s3:ObjectCreated:Put"]), True),  # a wildcard covers Put; no filter covers every key
+        (_entry(["s3:ObjectCreated:*"], prefix="public/img/"), True),  # inside our prefix
+        (_entry(["s3:ObjectCreated:*"], prefix="pub"), True),  # around our prefix
+        (_entry(["s3:ObjectCreated:*"], suffix=".png"), True),  # our entry has no suffix
+        (_entry(["s3:ObjectRemoved:Delete"], prefix="images/"), False),
+        (_entry(["s3:ObjectRestore:*"]), False),
+        (_entry(["s3:ObjectCreated:*"], prefix="public/", suffix=".png"), True),
+    ],
+)
+def test_overlaps_s3_would_refuse_are_found_before_writing(theirs: dict[str, Any], clash: bool) -> None:
+    ours = (
+        "QueueConfigurations",
+        _entry(["s3:ObjectCreated:*", "s3:ObjectRemoved:*"], prefix="public/") | {"Id": "s3purge:p"},
+    )
+    found = notes.conflicts({"QueueConfigurations": [theirs]}, "p", ours)
+    assert bool(found) is clash
+    narrow = (
+        "QueueConfigurations",
+        _entry(["s3:ObjectCreated:*"], prefix="public/", suffix=".jpg") | {"Id": "s3purge:p"},
+    )
+    assert not notes.conflicts({"QueueConfigurations": [_entry(["s3:ObjectCreated:*"], suffix=".png")]}, "p", narrow)

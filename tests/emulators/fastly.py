@@ -1,4 +1,4 @@
-"""Fastly's purge API, validated against the reconstructed spec in shared/vendor-specs.
+"""Fastly's purge API, validated against the reconstructed spec in tests/emulators/specs.
 
 Every request must reach one of the spec's four operations with POST (anything else, such
 as the old script's `PURGE /key` at an object URL, is a violation) and carry the service's
@@ -10,20 +10,19 @@ counts against an hourly budget (Fastly's 1,000 non-read requests per hour), ans
 
 from __future__ import annotations
 
-import json
 import re
 import threading
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
 import jsonschema
 
+from tests.emulators import specs
 from tests.emulators.base import Emulator, Invalid, Recorded, Reply
 
-SPEC = json.loads((Path(__file__).parents[3] / "shared/vendor-specs/fastly-purge.openapi.json").read_text())
+SPEC = specs.load("fastly-purge.openapi.json")
 SCHEMAS = SPEC["components"]["schemas"]
 MAX_KEYS = SCHEMAS["PurgeKeys"]["properties"]["surrogate_keys"]["maxItems"]
 KEY_BYTES = 1024

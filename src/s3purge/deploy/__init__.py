@@ -3,7 +3,10 @@
 template.py       config + Options -> the CloudFormation template (the one source of truth)
 package.py        the Lambda zip: s3purge + its runtime dependencies for the target platform
 notifications.py  merge our entries into a bucket's notification configuration, never replace it
-stack.py          deploy / destroy: change sets, waits, and what this CloudFormation cannot do
+stack.py          deploy: upload, change sets, waits, bucket notifications
+teardown.py       destroy: exactly what deploy made, nothing else
+fallback.py       resources a stack skipped (moto), created through their APIs
+aws.py            the session and account; one clear error per failed AWS call
 """
 
 from __future__ import annotations

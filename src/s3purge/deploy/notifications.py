@@ -82,6 +82,35 @@ def merged(current: dict[str, Any], stack: str, ours: tuple[str, dict[str, Any]]
     return result
 
 
+def conflicts(current: dict[str, Any], stack: str, ours: tuple[str, dict[str, Any]]) -> list[str]:
+    """Others' entries S3 would refuse next to ours: a shared event type on overlapping keys."""
+    found = []
+    for kind in KINDS:
+        for entry in current.get(kind, []):
+            if not is_ours(entry, stack) and _events_overlap(entry, ours[1]) and _keys_overlap(entry, ours[1]):
+                found.append(describe(kind, entry))
+    return found
+
+
+def _events_overlap(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    def covers(x: str, y: str) -> bool:
+        return x == y or (x.endswith(":*") and y.startswith(x[:-1]))
+
+    return any(covers(x, y) or covers(y, x) for x in a.get("Events", []) for y in b.get("Events", []))
+
+
+def _keys_overlap(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Two filters overlap when one's prefix starts the other's and one's suffix ends the other's."""
+    pa, sa = _rule(a, "prefix"), _rule(a, "suffix")
+    pb, sb = _rule(b, "prefix"), _rule(b, "suffix")
+    return (pa.startswith(pb) or pb.startswith(pa)) and (sa.endswith(sb) or sb.endswith(sa))
+
+
+def _rule(entry: dict[str, Any], name: str) -> str:
+    rules = entry.get("Filter", {}).get("Key", {}).get("FilterRules", [])
+    return next((str(r["Value"]) for r in rules if str(r["Name"]).lower() == name), "")
+
+
 def read(s3: Any, bucket: str, account: str) -> dict[str, Any]:
     """The bucket's notification configuration, without the response metadata."""
     answer = s3.get_bucket_notification_configuration(Bucket=bucket, ExpectedBucketOwner=account)

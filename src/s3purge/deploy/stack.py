@@ -1,25 +1,24 @@
-"""Deploy and destroy: the template as a CloudFormation stack, plus the bucket notifications.
+"""Deploy: the template as a CloudFormation stack, plus the bucket notifications.
 
-deploy:  upload the package -> change set (printed; dry-run stops here) -> execute -> wait
-         -> resources this CloudFormation skipped, through their APIs -> merge notifications
-destroy: remove our notification entries -> delete the stack -> leftovers -> our artifacts
+upload the package -> change set (printed; dry-run stops here) -> execute -> wait
+-> resources this CloudFormation skipped, through their APIs -> merge notifications.
 Every AWS error becomes one DeployError naming what was being done and AWS's reason.
+destroy lives in teardown.py.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from s3purge.config import Config
-from s3purge.deploy import DeployError, Options
+from s3purge.deploy import DeployError, Options, fallback
 from s3purge.deploy import notifications as notes
 from s3purge.deploy import template as templates
+from s3purge.deploy.aws import Aws, doing
 from s3purge.deploy.package import Package
 
 Say = Callable[[str], None]
@@ -28,54 +27,6 @@ STACK_TIMEOUT = 1800.0
 ARTIFACT_TAG = {"Key": "s3purge:purpose", "Value": "artifacts"}
 DONE = ("CREATE_COMPLETE", "UPDATE_COMPLETE")
 SYMBOLS = {"Add": "+", "Modify": "~", "Remove": "-", "Import": "+", "Dynamic": "?"}
-
-
-@dataclass
-class Aws:
-    """One boto3 session, the account and partition it acts in."""
-
-    session: Any
-    account: str
-    partition: str
-
-    @classmethod
-    def connect(cls, region: str | None = None) -> Aws:
-        import boto3
-
-        session = boto3.session.Session(region_name=region)
-        if not session.region_name:
-            raise DeployError("no AWS region: pass --region or set AWS_REGION / a profile region")
-        with doing("identify the AWS account (sts:GetCallerIdentity)"):
-            who = session.client("sts").get_caller_identity()
-        return cls(session, str(who["Account"]), str(who["Arn"]).split(":")[1])
-
-    @property
-    def region(self) -> str:
-        return str(self.session.region_name)
-
-    def client(self, service: str) -> Any:
-        return self.session.client(service)
-
-    def arn(self, service: str, resource: str, region: bool = True) -> str:
-        return f"arn:{self.partition}:{service}:{self.region if region else ''}:{self.account}:{resource}"
-
-
-@contextmanager
-def doing(what: str) -> Iterator[None]:
-    """Turn any AWS error inside the block into one DeployError about `what`."""
-    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
-
-    try:
-        yield
-    except NoCredentialsError:
-        raise DeployError(f"cannot {what}: no AWS credentials (configure a profile or AWS_* variables)") from None
-    except ClientError as error:
-        info = error.response.get("Error", {})
-        code, message = info.get("Code", "Error"), info.get("Message", "")
-        hint = " (see docs/deploy.md for the permissions deploy needs)" if "AccessDenied" in code else ""
-        raise DeployError(f"cannot {what}: {code}: {message}{hint}") from None
-    except BotoCoreError as error:
-        raise DeployError(f"cannot {what}: {error}") from None
 
 
 # --- deploy ---
@@ -103,6 +54,7 @@ def deploy(
     target = _notification_target(aws, options)
     plan = _Plan(options.name, stack, template, {"CodeBucket": code_bucket, "CodeKey": code_key})
     wanted = {b: notes.entry_for(options.name, options.trigger, target, config.routes(b)) for b in buckets}
+    _refuse_overlaps(current, wanted, options.name)
 
     verb = "would" if dry_run else "will"
     say(f"stack {options.name} in {aws.region}, account {aws.account} ({verb} {'update' if stack else 'create'})")
@@ -116,7 +68,7 @@ def deploy(
     _upload(aws, package, (code_bucket, code_key), created=artifact_bucket is None, say=say)
     changed = _apply(aws, plan, say)
     if changed:
-        _create_skipped(aws, options.name, template, say)
+        fallback.create_skipped(aws, options.name, template, say)
     _show_notifications(current, wanted, options.name, say, dry_run=False)
     for bucket, configuration in current.items():
         merged = notes.merged(configuration, options.name, wanted.get(bucket))
@@ -124,6 +76,24 @@ def deploy(
             with doing(f"update the notification configuration of bucket {bucket}"):
                 notes.write(aws.client("s3"), bucket, aws.account, merged)
     _summary(options, buckets, target, say)
+
+
+def _refuse_overlaps(
+    current: dict[str, dict[str, Any]], wanted: dict[str, tuple[str, dict[str, Any]]], name: str
+) -> None:
+    """Stop before creating anything when S3 would refuse our entry next to an existing one."""
+    problems = [
+        f"bucket {bucket} already sends these events for overlapping keys to: {'; '.join(found)}"
+        for bucket, ours in wanted.items()
+        if (found := notes.conflicts(current[bucket], name, ours))
+    ]
+    if problems:
+        raise DeployError(
+            "S3 allows one destination per event type and key range:\n  "
+            + "\n  ".join(problems)
+            + "\n  give s3purge routes a narrower prefix/suffix, or fan the events out through an SNS topic "
+            "(subscribe the other destination and s3purge's queue) instead of a second bucket entry"
+        )
 
 
 def warn_about_secrets(config: Config, say: Say) -> None:
@@ -163,14 +133,14 @@ def _stack(aws: Aws, name: str) -> dict[str, Any] | None:
     return stack
 
 
-def _deployed_template(aws: Aws, name: str) -> dict[str, Any]:
+def deployed_template(aws: Aws, name: str) -> dict[str, Any]:
     with doing(f"read the template of stack {name}"):
         body = aws.client("cloudformation").get_template(StackName=name)["TemplateBody"]
     return body if isinstance(body, dict) else dict(json.loads(body))
 
 
 def _deployed_buckets(aws: Aws, name: str) -> list[str]:
-    metadata = _deployed_template(aws, name).get("Metadata", {}).get("s3purge", {})
+    metadata = deployed_template(aws, name).get("Metadata", {}).get("s3purge", {})
     return list(metadata.get("buckets", []))
 
 
@@ -272,7 +242,7 @@ def _change_set(aws: Aws, plan: _Plan) -> tuple[str | None, list[dict[str, Any]]
             raise
     change_set = str(created["Id"])
     with doing(f"wait for change set of stack {name}"):
-        described = _poll(
+        described = poll(
             lambda: cloudformation.describe_change_set(ChangeSetName=change_set),
             lambda d: d["Status"] in ("CREATE_COMPLETE", "FAILED"),
         )
@@ -307,13 +277,13 @@ def _preview_stack(aws: Aws, plan: _Plan, say: Say) -> None:
     if change_set is not None:
         with doing(f"delete the preview change set of stack {plan.name}"):
             aws.client("cloudformation").delete_change_set(ChangeSetName=change_set)
-    old = _stack_parameters(plan.stack)
+    old = stack_parameters(plan.stack)
     if not changes and old.get("CodeKey") == plan.parameters["CodeKey"]:
         say("  stack: no changes")
     _show_changes(changes, old, plan.parameters, say)
 
 
-def _stack_parameters(stack: dict[str, Any]) -> dict[str, str]:
+def stack_parameters(stack: dict[str, Any]) -> dict[str, str]:
     return {p["ParameterKey"]: p["ParameterValue"] for p in stack.get("Parameters", [])}
 
 
@@ -324,22 +294,22 @@ def _apply(aws: Aws, plan: _Plan, say: Say) -> bool:
     if change_set is None:
         say("  stack: no changes")
         return False
-    _show_changes(changes, _stack_parameters(plan.stack or {}), plan.parameters, say)
+    _show_changes(changes, stack_parameters(plan.stack or {}), plan.parameters, say)
     cloudformation = aws.client("cloudformation")
     with doing(f"execute the change set of stack {name}"):
         cloudformation.execute_change_set(ChangeSetName=change_set)
-        final = _poll(
+        final = poll(
             lambda: cloudformation.describe_stacks(StackName=name)["Stacks"][0],
             lambda s: not str(s["StackStatus"]).endswith("_IN_PROGRESS"),
             timeout=STACK_TIMEOUT,
         )
     if final["StackStatus"] not in DONE:
-        raise DeployError(f"stack {name} ended {final['StackStatus']}: {_failures(aws, name)}")
+        raise DeployError(f"stack {name} ended {final['StackStatus']}: {failures(aws, name)}")
     say(f"  stack {name}: {final['StackStatus']}")
     return True
 
 
-def _failures(aws: Aws, name: str) -> str:
+def failures(aws: Aws, name: str) -> str:
     """The first resource failures of the stack's latest operation, oldest first."""
     with doing(f"read the events of stack {name}"):
         events = aws.client("cloudformation").describe_stack_events(StackName=name)["StackEvents"]
@@ -351,7 +321,7 @@ def _failures(aws: Aws, name: str) -> str:
     return "; ".join(failed[:3]) or "no resource reported a reason (see the CloudFormation console)"
 
 
-def _poll(fetch: Callable[[], Any], done: Callable[[Any], bool], timeout: float = 300.0) -> Any:
+def poll(fetch: Callable[[], Any], done: Callable[[Any], bool], timeout: float = 300.0) -> Any:
     """Fetch until done(); waits between attempts only while AWS is still working."""
     deadline = time.monotonic() + timeout
     while True:
@@ -361,69 +331,6 @@ def _poll(fetch: Callable[[], Any], done: Callable[[Any], bool], timeout: float 
         if time.monotonic() > deadline:
             raise DeployError(f"gave up waiting after {timeout:.0f} s")
         time.sleep(POLL_SECONDS)
-
-
-# --- resources the stack reported done but did not create (emulators) ---
-
-
-def _create_skipped(aws: Aws, name: str, template: dict[str, Any], say: Say) -> None:
-    """Create through the service API what the stack skipped (moto skips these types silently)."""
-    with doing(f"list the resources of stack {name}"):
-        listed = aws.client("cloudformation").describe_stack_resources(StackName=name)["StackResources"]
-    physical = {r["LogicalResourceId"]: r.get("PhysicalResourceId", "") for r in listed if "LogicalResourceId" in r}
-    resolver = _Resolver(aws, physical)
-    for logical, resource in template["Resources"].items():
-        if resource["Type"] not in templates.SKIPPED_BY_SOME_EMULATORS or logical in physical:
-            continue
-        properties = resolver.resolve(resource["Properties"])
-        say(f"  note: the stack did not create {logical} ({resource['Type']}); created it through the API")
-        with doing(f"create {logical} ({resource['Type']})"):
-            if resource["Type"] == "AWS::CloudWatch::Alarm":
-                aws.client("cloudwatch").put_metric_alarm(**properties)
-            else:
-                for url in properties["Queues"]:
-                    aws.client("sqs").set_queue_attributes(
-                        QueueUrl=url, Attributes={"Policy": json.dumps(properties["PolicyDocument"])}
-                    )
-
-
-class _Resolver:
-    """Ref / Fn::GetAtt / Fn::Sub against a stack's resources, for the few types used above."""
-
-    def __init__(self, aws: Aws, physical: dict[str, str]) -> None:
-        self.aws = aws
-        self.refs = {
-            **physical,
-            "AWS::AccountId": aws.account,
-            "AWS::Region": aws.region,
-            "AWS::Partition": aws.partition,
-        }
-
-    def resolve(self, value: Any) -> Any:
-        if isinstance(value, list):
-            return [self.resolve(v) for v in value]
-        if not isinstance(value, dict):
-            return value
-        if set(value) == {"Ref"}:
-            return self.refs[value["Ref"]]
-        if set(value) == {"Fn::GetAtt"}:
-            return self.attribute(*value["Fn::GetAtt"])
-        if set(value) == {"Fn::Sub"}:
-            return re.sub(r"\$\{([^!}][^}]*)\}", lambda m: self._sub(m.group(1)), value["Fn::Sub"]).replace("${!", "${")
-        return {k: self.resolve(v) for k, v in value.items()}
-
-    def _sub(self, name: str) -> str:
-        logical, _, attribute = name.partition(".")
-        return str(self.attribute(logical, attribute) if attribute else self.refs[logical])
-
-    def attribute(self, logical: str, attribute: str) -> str:
-        ref = self.refs[logical]
-        if ref.startswith("https://") or ref.startswith("http://"):  # an SQS queue's URL
-            queue = ref.rstrip("/").rsplit("/", 1)[1]
-            return {"QueueName": queue, "Arn": self.aws.arn("sqs", queue)}[attribute]
-        if attribute == "Arn":
-            return self.aws.arn("lambda", f"function:{ref}")
-        raise DeployError(f"cannot resolve {logical}.{attribute}")
 
 
 # --- notifications and output ---
@@ -454,151 +361,6 @@ def _summary(options: Options, buckets: list[str], target: str, say: Say) -> Non
     say(f"  events of {', '.join(buckets)} -> {target}")
     if options.trigger == "sqs":
         say(f"  failed events end in queue {options.name}-dlq (alarm {options.name}-dead-letters)")
+    if options.alarm_email:
+        say(f"  alarms mail {options.alarm_email} once the subscription email from AWS is confirmed")
     say(f"  try it: upload a file to s3://{buckets[0]}/, then `aws logs tail /aws/lambda/{options.name} --follow`")
-
-
-# --- destroy ---
-
-
-@dataclass(frozen=True)
-class _Teardown:
-    aws: Aws
-    name: str
-    say: Say
-    dry_run: bool
-
-    def did(self, action: str, done: str) -> str:
-        return f"would {action}" if self.dry_run else done
-
-
-def destroy(aws: Aws, name: str, say: Say, *, buckets: tuple[str, ...] = (), dry_run: bool = False) -> None:
-    """Remove everything deploy created under `name`, and nothing else."""
-    run = _Teardown(aws, name, say, dry_run)
-    stack = _stack_for_destroy(aws, name)
-    template = _deployed_template(aws, name) if stack else {}
-    hooked = sorted({*template.get("Metadata", {}).get("s3purge", {}).get("buckets", []), *buckets})
-    if stack is None and not hooked:
-        say(f"nothing to destroy: no stack named {name} in {aws.region}")
-        return
-    say(f"destroying {name} in {aws.region}, account {aws.account}")
-    _unhook(run, hooked)
-    owned = _delete_stack(run) if stack is not None else set()
-    _delete_leftover_alarms(run, template, owned)
-    code_bucket = _stack_parameters(stack or {}).get("CodeBucket")
-    if code_bucket:
-        _delete_artifacts(run, code_bucket)
-    say("dry run: nothing was removed" if dry_run else f"destroyed {name}")
-
-
-def _stack_for_destroy(aws: Aws, name: str) -> dict[str, Any] | None:
-    from botocore.exceptions import ClientError
-
-    try:
-        stacks = aws.client("cloudformation").describe_stacks(StackName=name)["Stacks"]
-    except ClientError as error:
-        if "does not exist" in str(error):
-            return None
-        raise DeployError(f"cannot read stack {name}: {error}") from None
-    stack: dict[str, Any] = stacks[0]
-    return None if stack["StackStatus"] == "DELETE_COMPLETE" else stack
-
-
-def _unhook(run: _Teardown, buckets: list[str]) -> None:
-    from botocore.exceptions import ClientError
-
-    s3 = run.aws.client("s3")
-    for bucket in buckets:
-        try:
-            current = notes.read(s3, bucket, run.aws.account)
-        except ClientError as error:
-            run.say(f"  bucket {bucket}: skipped ({error.response.get('Error', {}).get('Code')})")
-            continue
-        merged = notes.merged(current, run.name, None)
-        if merged == current:
-            continue
-        kept = notes.others(current, run.name)
-        run.say(f"  bucket {bucket}: {run.did('remove', 'removed')} our notification entry; {kept} other(s) kept")
-        if not run.dry_run:
-            with doing(f"update the notification configuration of bucket {bucket}"):
-                notes.write(s3, bucket, run.aws.account, merged)
-
-
-def _delete_stack(run: _Teardown) -> set[str]:
-    """Delete the stack (listing what goes with it); the logical ids it owned."""
-    cloudformation = run.aws.client("cloudformation")
-    with doing(f"list the resources of stack {run.name}"):
-        resources = cloudformation.describe_stack_resources(StackName=run.name)["StackResources"]
-    owned = {r["LogicalResourceId"] for r in resources if "LogicalResourceId" in r}
-    for r in resources:
-        if "LogicalResourceId" in r:
-            run.say(f"  - {r['LogicalResourceId']} ({r['ResourceType']}) {r.get('PhysicalResourceId', '')}")
-    if run.dry_run:
-        run.say(f"  would delete stack {run.name} and the resources above")
-        return owned
-    with doing(f"delete stack {run.name}"):
-        cloudformation.delete_stack(StackName=run.name)
-        final = _poll(
-            lambda: _stack_for_destroy(run.aws, run.name),
-            lambda s: s is None or "_IN_PROGRESS" not in s["StackStatus"],
-            timeout=STACK_TIMEOUT,
-        )
-    if final is not None:
-        raise DeployError(f"stack {run.name} ended {final['StackStatus']}: {_failures(run.aws, run.name)}")
-    run.say(f"  deleted stack {run.name}")
-    return owned
-
-
-def _delete_leftover_alarms(run: _Teardown, template: dict[str, Any], owned: set[str]) -> None:
-    """Alarms the stack did not own (made by the API fallback) are deleted through the API too."""
-    names = [
-        r["Properties"]["AlarmName"]
-        for logical, r in template.get("Resources", {}).items()
-        if r["Type"] == "AWS::CloudWatch::Alarm" and logical not in owned
-    ]
-    if not names:
-        return
-    cloudwatch = run.aws.client("cloudwatch")
-    with doing("look for alarms the stack did not own"):
-        left = [a["AlarmName"] for a in cloudwatch.describe_alarms(AlarmNames=names)["MetricAlarms"]]
-    if left:
-        run.say(f"  {run.did('delete', 'deleted')} alarm(s) {', '.join(left)}")
-        if not run.dry_run:
-            with doing(f"delete alarms {', '.join(left)}"):
-                cloudwatch.delete_alarms(AlarmNames=left)
-
-
-def _delete_artifacts(run: _Teardown, bucket: str) -> None:
-    from botocore.exceptions import ClientError
-
-    s3, owner = run.aws.client("s3"), run.aws.account
-    try:
-        listed = s3.list_objects_v2(Bucket=bucket, Prefix=f"{run.name}/", ExpectedBucketOwner=owner)
-    except ClientError:
-        return  # the bucket is gone already
-    keys = [{"Key": o["Key"]} for o in listed.get("Contents", [])]
-    if keys:
-        run.say(f"  {run.did('delete', 'deleted')} {len(keys)} package(s) under s3://{bucket}/{run.name}/")
-        if not run.dry_run:
-            with doing(f"delete packages in s3://{bucket}/{run.name}/"):
-                s3.delete_objects(Bucket=bucket, Delete={"Objects": keys}, ExpectedBucketOwner=owner)
-    if _ours(s3, bucket, owner) and _object_count(s3, bucket, owner) <= (len(keys) if run.dry_run else 0):
-        run.say(f"  {run.did('delete', 'deleted')} artifact bucket {bucket} (now empty)")
-        if not run.dry_run:
-            with doing(f"delete artifact bucket {bucket}"):
-                s3.delete_bucket(Bucket=bucket, ExpectedBucketOwner=owner)
-
-
-def _ours(s3: Any, bucket: str, owner: str) -> bool:
-    """True for an artifact bucket deploy created (tagged), never for one passed by the user."""
-    from botocore.exceptions import ClientError
-
-    try:
-        tags = s3.get_bucket_tagging(Bucket=bucket, ExpectedBucketOwner=owner)["TagSet"]
-    except ClientError:
-        return False
-    return ARTIFACT_TAG in tags
-
-
-def _object_count(s3: Any, bucket: str, owner: str) -> int:
-    with doing(f"list s3://{bucket}"):
-        return int(s3.list_objects_v2(Bucket=bucket, MaxKeys=1000, ExpectedBucketOwner=owner).get("KeyCount", 0))

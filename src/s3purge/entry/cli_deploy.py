@@ -125,12 +125,13 @@ def deploy(
 ) -> None:
     """Create or update s3purge on AWS Lambda, with its queue, role, alarms and bucket triggers."""
     from s3purge.deploy import package, stack, template
+    from s3purge.deploy.aws import Aws
 
     config_path: Path = params["config_path"]
     loaded = config_module.load(config_path)
     options = _options(params)
     template.build(loaded, options)  # fail on config or bucket mistakes before building anything
-    aws = stack.Aws.connect(region)
+    aws = Aws.connect(region)
     with tempfile.TemporaryDirectory(prefix="s3purge-package-") as scratch:
         if package_path is not None:
             built = package.from_file(package_path, config_path)
@@ -149,9 +150,10 @@ def deploy(
 @click.option("--dry-run", is_flag=True, help="Print what would be removed; touch nothing.")
 def destroy(name: str, region: str | None, buckets: tuple[str, ...], dry_run: bool) -> None:
     """Remove what `deploy` created (stack, packages, our bucket notification entries), nothing else."""
-    from s3purge.deploy import stack
+    from s3purge.deploy import teardown
+    from s3purge.deploy.aws import Aws
 
-    stack.destroy(stack.Aws.connect(region), name, click.echo, buckets=buckets, dry_run=dry_run)
+    teardown.destroy(Aws.connect(region), name, click.echo, buckets=buckets, dry_run=dry_run)
 
 
 @click.command(name="template")
