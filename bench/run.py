@@ -46,7 +46,7 @@ def main(argv: list[str]) -> int:
         began = time.monotonic()
         sections[name] = BENCHES[name]()
         print(f"[bench] {name} done in {time.monotonic() - began:.0f}s", file=sys.stderr, flush=True)
-    rows = [row for section in sections.values() for row in section.rows]
+    rows = sorted((row for section in sections.values() for row in section.rows), key=lambda r: r.bench[0])
     print(table(rows, markdown=False))
     plots = write_plots(sections)
     took = time.monotonic() - started
@@ -162,7 +162,7 @@ def _plot_throughput(plt: Any, data: dict[str, Any]) -> Any:
         axes.set_title(vendor)
         axes.set_xlabel("s since start (red: 429)")
     grid[0].set_ylabel("share of URLs accepted")
-    figure.suptitle("2. Bulk purge against each vendor's emulated rate limit")
+    figure.suptitle("2. Bulk purge against each vendor's emulated rate limit", y=1.04)
     return figure
 
 

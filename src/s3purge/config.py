@@ -31,7 +31,6 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from s3purge import legacy
 from s3purge.errors import ConfigError
 from s3purge.escalate import Thresholds
 from s3purge.model import Action, EventKind
@@ -43,6 +42,8 @@ TAG_FIELDS = ("key", "path", "dirname", "basename", "stem", "ext", "bucket")
 """Placeholders a tag template may use, e.g. "{dirname}" or "obj:{key}"."""
 
 Loc = tuple[str | int, ...]
+LEGACY_MARK = "cdnDomains"
+"""Top-level key of the original scripts' config format (converted by s3purge.legacy)."""
 
 
 class _Strict(BaseModel):
@@ -165,15 +166,21 @@ def parse(text: str, name: str = "<config>") -> Config:
         raise ConfigError(f"{name}{line}: not valid YAML ({getattr(error, 'problem', error)})") from None
     lines = dict(_lines(root, ())) if root is not None else {}
     origins = None
-    if legacy.is_legacy(raw):  # the original scripts' format: convert; errors point at its lines
+    if isinstance(raw, dict) and LEGACY_MARK in raw:  # the original scripts' format: errors point at its lines
         raw, origins = _from_legacy(raw, name, lines)
     problems = list(_problems(raw))
     if problems:
-        raise ConfigError(_report(name, lines, legacy.relocate(problems, origins) if origins else problems))
+        if origins:
+            from s3purge.legacy import relocate
+
+            problems = relocate(problems, origins)
+        raise ConfigError(_report(name, lines, problems))
     return _build(name, Document.model_validate(raw), lines)
 
 
 def _from_legacy(raw: Any, name: str, lines: dict[Loc, int]) -> tuple[dict[str, Any], dict[Loc, Loc]]:
+    from s3purge import legacy  # imported only for legacy files: Lambda cold start
+
     try:
         converted = legacy.convert(raw)
     except legacy.LegacyError as error:

@@ -35,12 +35,16 @@ from s3purge.providers.base import Rate
 log = logging.getLogger("s3purge")
 
 
+HEADROOM = 0.97
+"""Pace this far under the vendor's rate: it counts calls when they arrive, we when we send."""
+
+
 class TokenBucket:
     """Thread-safe token bucket; a caller reserves tokens and waits for its turn."""
 
     def __init__(self, rate: Rate) -> None:
-        self.rate = rate
-        self._tokens = rate.burst
+        self.rate = Rate(rate.per_second * HEADROOM, rate.burst * HEADROOM, rate.unit)
+        self._tokens = self.rate.burst
         self._stamp = time.monotonic()
         self._lock = threading.Lock()
 
@@ -56,11 +60,12 @@ class TokenBucket:
             time.sleep(wait)  # pacing to the vendor's rate, not synchronisation
         return True
 
-    def pause(self, seconds: float) -> None:
-        """The vendor said "retry after": hold every caller of this CDN that long."""
+    def refused(self, cost: float, seconds: float) -> None:
+        """The vendor refused a call ("retry after"): it did not count it, so its tokens come
+        back, but every caller of this CDN, the retry included, waits that long."""
         with self._lock:
             self._refill()
-            self._tokens = min(self._tokens, -seconds * self.rate.per_second)
+            self._tokens = min(self._tokens + cost, cost - seconds * self.rate.per_second)
 
     def _refill(self) -> float:
         now = time.monotonic()
@@ -175,8 +180,9 @@ class Executor:
             return detail
         error.args = (_scrub(str(error), call.cdn),)  # some vendors echo credentials in errors
         _log_call(call, number, started, response, result="failed", detail=str(error))
-        if bucket is not None and isinstance(error, Retryable) and error.retry_after:
-            bucket.pause(error.retry_after)
+        if bucket is not None and isinstance(error, Retryable) and error.retry_after is not None:
+            bucket.refused(cost, error.retry_after)
+            error.retry_after = 0.0  # the bucket now holds the retry back: don't wait twice
         raise error
 
 

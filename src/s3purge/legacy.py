@@ -29,12 +29,13 @@ from typing import Any
 
 import yaml
 
+from s3purge.config import LEGACY_MARK
 from s3purge.secrets import SOURCES
 
 Loc = tuple[str | int, ...]
 Platform = tuple[str | None, Loc]
 """A platform's option value (None: none) and where it was written."""
-DOMAINS, CONFIGS = "cdnDomains", "cdnConfigurations"
+DOMAINS, CONFIGS = LEGACY_MARK, "cdnConfigurations"
 ITEM_FIELDS = ("host", "platform", "action")
 ALL = "*"
 """Key of the action an item without host or platform gives the whole list."""

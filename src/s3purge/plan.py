@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from s3purge.config import Config
-from s3purge.escalate import Decision, escalate
+from s3purge.escalate import Decision, Thresholds, escalate
 from s3purge.mapping import targets
 from s3purge.model import Batch, Change, Target
 from s3purge.providers.base import Limits
@@ -23,16 +23,33 @@ class Plan:
 
 def plan(changes: Iterable[Change], config: Config) -> Plan:
     """Every change's targets, deduplicated, then packed into as few batches as limits allow."""
-    sources: dict[Target, set[str]] = {}
     routed: dict[str, set[str]] = {}
+    pairs = []
     for change in changes:
         cdns = routed.setdefault(change.source, set())
         for target in targets(change, config):
-            provider = config.cdns[target.cdn].provider
-            if provider.scheme_agnostic and target.kind == "url":
-                target = _https(target)  # http:// and https:// are one cache object
-            sources.setdefault(target, set()).add(change.source)
+            pairs.append((target, change.source))
             cdns.add(target.cdn)
+    return _packed(_deduplicated(pairs, config), config, routed)
+
+
+def plan_targets(wanted: Iterable[Target], config: Config, source: str = "manual") -> Plan:
+    """Targets given by hand (a manual purge), deduplicated and packed like any others."""
+    return _packed(_deduplicated(((t, source) for t in wanted), config), config, {})
+
+
+def _deduplicated(pairs: Iterable[tuple[Target, str]], config: Config) -> dict[Target, set[str]]:
+    """Target -> its sources, one target per cache object (the vendor says what is the same object)."""
+    first: dict[tuple[str, str, str, str], Target] = {}
+    sources: dict[Target, set[str]] = {}
+    for target, source in pairs:
+        identity = config.cdns[target.cdn].provider.identity(target)
+        target = first.setdefault((target.cdn, target.action, target.kind, identity), target)
+        sources.setdefault(target, set()).add(source)
+    return sources
+
+
+def _packed(sources: dict[Target, set[str]], config: Config, routed: dict[str, set[str]]) -> Plan:
     sources, decisions = _escalated(sources, config)
     groups: dict[tuple[str, str, str], list[Target]] = {}
     for target in sources:
@@ -53,6 +70,9 @@ def _escalated(sources: dict[Target, set[str]], config: Config) -> tuple[dict[Ta
     decisions: list[Decision] = []
     for name, group in per_cdn.items():
         cdn = config.cdns[name]
+        if cdn.escalation == Thresholds():  # both rules off: nothing to decide, nothing to copy
+            merged.update((target, sources[target]) for target in group)
+            continue
         result = escalate(group, cdn.escalation, cdn.provider.supports)
         for target, covered in result.targets.items():
             merged[target] = set().union(*(sources[c] for c in covered))
@@ -88,9 +108,3 @@ def pack(
     if values:
         close()
     return batches
-
-
-def _https(target: Target) -> Target:
-    if target.value.startswith("http://"):
-        return Target(target.cdn, target.action, target.kind, "https://" + target.value[7:])
-    return target

@@ -167,6 +167,7 @@ class Emulator:
 
 class _Server(ThreadingHTTPServer):
     request_queue_size = 128  # the default backlog of 5 resets connections in a burst: not the vendor's doing
+
     def handle_error(self, request: Any, client_address: Any) -> None:
         error = sys.exc_info()[1]
         if not isinstance(error, ConnectionError):  # a client that timed out and left is part of the tests
@@ -175,6 +176,7 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go in two sends: don't add 40 ms of delayed ACK
     server: ThreadingHTTPServer
 
     def handle_one_request(self) -> None:

@@ -178,7 +178,7 @@ def present(vendor: str) -> bool:
         ("fa", "fastly", ["POST https://api.fastly.com/purge/www.acme.co/docs/my%20file.html", "fastly-key: ***"]),
         ("ec", "edgecast", [
             "PUT https://api.edgecast.com/v2/mcc/customers/ABCDEF/edge/purge", "authorization: ***",
-            f'"MediaPath":"{URL}","MediaType":3', f'"MediaPath":"{HTTP_URL}","MediaType":3',
+            f'"MediaPath":"{URL}","MediaType":3',  # a purge covers both schemes: sent once
         ]),
         ("hw", "highwinds", ["/api/v1/accounts/a1b2c3d4/purge", f'"url":"{URL}"', '"recursive":false']),
     ],

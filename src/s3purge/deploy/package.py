@@ -25,6 +25,9 @@ from s3purge.deploy import CONFIG_NAME, Architecture, DeployError
 
 IN_LAMBDA_RUNTIME = frozenset({"boto3", "botocore", "s3transfer", "jmespath", "python-dateutil", "urllib3", "six"})
 """Distributions every Lambda Python runtime provides; packaging them only adds size."""
+CLI_ONLY = frozenset({"click"})
+"""Needed by the command line, never by the handler (and httpx imports click when present)."""
+LEFT_OUT = IN_LAMBDA_RUNTIME | CLI_ONLY
 NOT_AT_RUNTIME = ("demo", "deploy")
 """Subpackages of s3purge the function never imports."""
 PLATFORMS = {
@@ -78,7 +81,7 @@ def runtime_requirements() -> list[str]:
         if "extra ==" in requirement:
             continue
         name = re.match(r"[A-Za-z0-9._-]+", requirement)
-        if name and _normal(name.group()) not in IN_LAMBDA_RUNTIME:
+        if name and _normal(name.group()) not in LEFT_OUT:
             found.append(requirement.split(";")[0].strip())
     return sorted(found)
 
@@ -120,7 +123,7 @@ def install_dependencies(arch: Architecture, runtime: str, cache_dir: Path) -> P
 def _remove_provided(target: Path) -> None:
     """Delete distributions pulled in transitively that the Lambda runtime already has."""
     for dist in metadata.distributions(path=[str(target)]):
-        if _normal(dist.metadata["Name"]) not in IN_LAMBDA_RUNTIME:
+        if _normal(dist.metadata["Name"]) not in LEFT_OUT:
             continue
         files = list(dist.files or [])  # read RECORD before deleting it
         for file in files:

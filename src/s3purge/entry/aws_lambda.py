@@ -35,6 +35,7 @@ class PurgeFailed(PurgeError):
 
 def handler(event: Any, context: Any) -> dict[str, Any]:
     pipeline = _cold_start()
+    logs.CONTEXT["request_id"] = getattr(context, "aws_request_id", None)
     deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000 - SAFETY_MARGIN
     from_sqs, messages = read_lambda_event(event)
     report, settlement = pipeline.run_messages(messages, deadline)

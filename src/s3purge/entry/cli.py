@@ -201,4 +201,3 @@ cli_extra.register(main, config_group)
 from s3purge.entry import cli_deploy  # noqa: E402
 
 cli_deploy.register(main)
-

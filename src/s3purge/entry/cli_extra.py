@@ -16,7 +16,7 @@ from s3purge.config import Cdn, Config
 from s3purge.errors import ConfigError
 from s3purge.mapping import targets
 from s3purge.model import Action, Batch, Change, Target
-from s3purge.plan import pack
+from s3purge.plan import plan_targets
 
 ACTIONS = ("purge", "invalidate", "delete", "load")
 DEFAULT_ACTIONS: tuple[Action, ...] = ("purge", "invalidate")
@@ -58,7 +58,7 @@ def purge(
     loaded = config_module.load(config_path)
     cdn = _cdn(loaded, cdn_name)
     wanted = [*_url_targets(cdn, urls, action), *_key_targets(loaded, cdn, keys, action)]
-    batches = _batches(cdn, wanted)
+    batches = _batches(loaded, cdn, wanted)
     if not send:
         secrets.resolve(cdn.provider.options.secrets(), dict.fromkeys(secrets.DEFAULT_FETCHERS, _placeholder))
         click.echo(f"{sum(len(b.values) for b in batches)} target(s) -> {len(batches)} batch(es)")
@@ -113,27 +113,14 @@ def _key_targets(loaded: Config, cdn: Cdn, keys: Iterable[str], action: Action |
     return found
 
 
-def _batches(cdn: Cdn, wanted: list[Target]) -> list[Batch]:
+def _batches(loaded: Config, cdn: Cdn, wanted: list[Target]) -> list[Batch]:
     """Deduplicated and packed exactly as the pipeline would, per action and kind."""
-    if cdn.provider.scheme_agnostic:  # http:// and https:// are one object: purge it once
-        wanted = [Target(t.cdn, t.action, t.kind, "https://" + t.value[7:]) if _http(t) else t for t in wanted]
-    groups: dict[tuple[str, str], list[Target]] = {}
-    for target in dict.fromkeys(wanted):
-        can = cdn.provider.supports.get(target.kind, frozenset())
-        if target.action not in can:
+    for target in wanted:
+        if target.action not in cdn.provider.supports.get(target.kind, frozenset()):
             raise click.UsageError(
                 f"{cdn.name}: vendor {cdn.provider.vendor!r} cannot {target.action} by {target.kind}"
             )
-        groups.setdefault((target.action, target.kind), []).append(target)
-    batches = []
-    for group in groups.values():
-        owners = {target: {"manual"} for target in group}
-        batches.extend(pack(group, owners, cdn.limits, cdn.provider.item_bytes))
-    return batches
-
-
-def _http(target: Target) -> bool:
-    return target.kind == "url" and target.value.startswith("http://")
+    return plan_targets(wanted, loaded).batches
 
 
 def _send(cdn: Cdn, batches: list[Batch]) -> int:

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("s3purge")
 
+
 def retry_delay() -> int:
     """Seconds before a narrowed retry is received, so a struggling CDN gets a breather (0-900)."""
     return min(900, max(0, int(os.environ.get("S3PURGE_RETRY_DELAY", "30"))))

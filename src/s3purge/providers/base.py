@@ -19,7 +19,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict
 
 from s3purge.errors import Rejected, Retryable
-from s3purge.model import Action, Batch, TargetKind
+from s3purge.model import Action, Batch, Target, TargetKind
 from s3purge.secrets import Secret
 
 Supports = Mapping[TargetKind, frozenset[Action]]
@@ -88,6 +88,12 @@ class Provider:
     def scheme_agnostic(self) -> bool:
         """True when purging one scheme's URL purges the other's too (dedupe them)."""
         return False
+
+    def identity(self, target: Target) -> str:
+        """Targets with one identity are one cache object, purged once (http:// = https:// here)."""
+        if self.scheme_agnostic and target.kind in ("url", "prefix") and target.action != "load":
+            return target.value.partition("://")[2]  # a prefetch, though, loads one scheme's copy
+        return target.value
 
     def item_bytes(self, value: str) -> int:
         """Bytes one item adds to a request body (JSON string plus separator)."""

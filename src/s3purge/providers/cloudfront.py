@@ -21,7 +21,7 @@ import httpx
 from pydantic import Field
 
 from s3purge.errors import Rejected, Retryable
-from s3purge.model import Batch, TargetKind
+from s3purge.model import Batch, Target, TargetKind
 from s3purge.providers.base import Limits, Provider, VendorOptions, judge_status, retry_after
 
 API_BASE = "https://cloudfront.amazonaws.com"
@@ -61,9 +61,8 @@ class CloudFront(Provider):
         super().__init__(name, options)
         self._auth = SigV4("cloudfront", "us-east-1")  # CloudFront's API lives in us-east-1
 
-    @property
-    def scheme_agnostic(self) -> bool:
-        return True  # paths carry no scheme (nor host): one invalidation covers all
+    def identity(self, target: Target) -> str:
+        return invalidation_path(target.kind, target.value)  # no scheme, no host: one path for all
 
     @property
     def auth(self) -> httpx.Auth:

@@ -7,7 +7,7 @@ expect DNS or HTTP failures against the real host.
 
 Edgecast allows 50 outstanding purges (and 50 loads) per account and answers an
 over-limit with 400, not 429: that answer is retried, every other 400 is not. A purge
-covers http and https, but a load is per scheme, so URLs are not merged across schemes.
+covers http and https, but a load is per scheme, so loads are not merged across schemes.
 """
 
 from __future__ import annotations
@@ -50,6 +50,10 @@ class Edgecast(Provider):
     limits = Limits(max_items=1, concurrency=16)
     Options = EdgecastOptions
     options: EdgecastOptions
+
+    @property
+    def scheme_agnostic(self) -> bool:
+        return True  # a purge covers http and https (the core never merges schemes for a load)
 
     def requests(self, batch: Batch) -> list[httpx.Request]:
         return [self._request(batch, value) for value in batch.values]  # one item per call
