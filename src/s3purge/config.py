@@ -267,7 +267,8 @@ def _limits(declared: Limits, account: Account) -> Limits:
     if account.rate is not None or account.burst is not None:
         per_second = account.rate or (rate.per_second if rate else 1.0)
         burst = account.burst or (rate.burst if rate else max(1.0, per_second))
-        rate = Rate(per_second, burst, rate.unit if rate else "request")
+        window = burst / per_second if rate and rate.window else None  # a sliding window stays one
+        rate = Rate(per_second, burst, rate.unit if rate else "request", window)
     return dataclasses.replace(
         declared,
         concurrency=account.concurrency or declared.concurrency,

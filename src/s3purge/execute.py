@@ -1,10 +1,10 @@
 """Batches -> vendor calls -> outcomes: concurrent, rate-limited, retried, within a deadline.
 
-Each CDN has its own thread pool (its declared concurrency) and its own token bucket,
+Each CDN has its own thread pool (its declared concurrency) and its own rate limiter,
 so a slow or failing CDN never holds up another. Retries go through tenacity:
 exponential backoff with full jitter, or the vendor's Retry-After when it gives one.
 Nothing starts after the deadline; what could not finish is reported as failed.
-Pools, buckets and the HTTP client outlive a call, so warm Lambda invocations reuse
+Pools, limiters and the HTTP client outlive a call, so warm Lambda invocations reuse
 connections.
 """
 
@@ -30,48 +30,9 @@ from tenacity.wait import wait_base
 from s3purge.config import Cdn
 from s3purge.errors import PurgeError, Retryable
 from s3purge.model import Batch, Outcome
-from s3purge.providers.base import Rate
+from s3purge.pacing import Limiter, limiter
 
 log = logging.getLogger("s3purge")
-
-
-HEADROOM = 0.97
-"""Pace this far under the vendor's rate: it counts calls when they arrive, we when we send."""
-
-
-class TokenBucket:
-    """Thread-safe token bucket; a caller reserves tokens and waits for its turn."""
-
-    def __init__(self, rate: Rate) -> None:
-        self.rate = Rate(rate.per_second * HEADROOM, rate.burst * HEADROOM, rate.unit)
-        self._tokens = self.rate.burst
-        self._stamp = time.monotonic()
-        self._lock = threading.Lock()
-
-    def acquire(self, cost: float, deadline: float) -> bool:
-        """Wait until `cost` tokens are ours; False (taking nothing) if that is past deadline."""
-        with self._lock:
-            now = self._refill()
-            wait = max(0.0, (cost - self._tokens) / self.rate.per_second)
-            if now + wait > deadline:
-                return False
-            self._tokens -= cost
-        if wait:
-            time.sleep(wait)  # pacing to the vendor's rate, not synchronisation
-        return True
-
-    def refused(self, cost: float, seconds: float) -> None:
-        """The vendor refused a call ("retry after"): it did not count it, so its tokens come
-        back, but every caller of this CDN, the retry included, waits that long."""
-        with self._lock:
-            self._refill()
-            self._tokens = min(self._tokens + cost, cost - seconds * self.rate.per_second)
-
-    def _refill(self) -> float:
-        now = time.monotonic()
-        self._tokens = min(self.rate.burst, self._tokens + (now - self._stamp) * self.rate.per_second)
-        self._stamp = now
-        return now
 
 
 class _StopAtDeadline(stop_base):
@@ -110,7 +71,7 @@ class Executor:
         self.client = client or httpx.Client(http2=False, follow_redirects=False)
         self.backoff = backoff or wait_random_exponential(multiplier=0.25, max=8)
         self._pools: dict[str, ThreadPoolExecutor] = {}
-        self._buckets: dict[str, TokenBucket] = {}
+        self._limiters: dict[str, Limiter] = {}
         self._lock = threading.Lock()
 
     def run(self, batches: list[Batch], cdns: dict[str, Cdn], deadline: float) -> list[Outcome]:
@@ -140,7 +101,7 @@ class Executor:
                     cdn.limits.concurrency, thread_name_prefix=f"s3purge-{cdn.name}"
                 )
                 if cdn.limits.rate is not None:
-                    self._buckets[cdn.name] = TokenBucket(cdn.limits.rate)
+                    self._limiters[cdn.name] = limiter(cdn.limits.rate)
             return self._pools[cdn.name]
 
     def _send(self, call: _Call, deadline: float) -> str:
@@ -156,9 +117,10 @@ class Executor:
         raise AssertionError("unreachable: tenacity either returns or reraises")
 
     def _attempt(self, call: _Call, number: int, deadline: float) -> str:
-        bucket = self._buckets.get(call.cdn.name)
-        cost = len(call.batch.values) if bucket and bucket.rate.unit == "item" else 1
-        if bucket is not None and not bucket.acquire(cost, deadline):
+        pace = self._limiters.get(call.cdn.name)
+        rate = call.cdn.limits.rate
+        cost = len(call.batch.values) if rate is not None and rate.unit == "item" else 1
+        if pace is not None and not pace.acquire(cost, deadline):
             raise Retryable("deadline reached while waiting for the vendor's rate limit")
         timeout = min(call.cdn.limits.timeout, deadline - time.monotonic())
         if timeout <= 0:
@@ -180,9 +142,9 @@ class Executor:
             return detail
         error.args = (_scrub(str(error), call.cdn),)  # some vendors echo credentials in errors
         _log_call(call, number, started, response, result="failed", detail=str(error))
-        if bucket is not None and isinstance(error, Retryable) and error.retry_after is not None:
-            bucket.refused(cost, error.retry_after)
-            error.retry_after = 0.0  # the bucket now holds the retry back: don't wait twice
+        if pace is not None and isinstance(error, Retryable) and error.retry_after is not None:
+            pace.refused(cost, error.retry_after)
+            error.retry_after = 0.0  # the limiter now holds the retry back: don't wait twice
         raise error
 
 

@@ -27,11 +27,13 @@ Supports = Mapping[TargetKind, frozenset[Action]]
 
 @dataclass(frozen=True, slots=True)
 class Rate:
-    """Token bucket: `per_second` refill, `burst` capacity, counted in requests or items."""
+    """A vendor's rate limit, counted in requests or items: a token bucket (`burst` capacity,
+    `per_second` refill) or, with `window`, at most `burst` in any `window` seconds."""
 
     per_second: float
     burst: float
     unit: Literal["request", "item"] = "request"
+    window: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -63,7 +63,7 @@ class Highwinds(Provider):
     }
     # 100 URIs per 60 s per account (sliding window). The bucket lets a full call of 100 go
     # at once; if a partial burst still trips the window, the 429's Retry-After pauses us.
-    limits = Limits(max_items=100, concurrency=4, rate=Rate(100 / 60, 100, "item"))
+    limits = Limits(max_items=100, concurrency=4, rate=Rate(100 / 60, 100, "item", window=60))
     Options = HighwindsOptions
     options: HighwindsOptions
 
