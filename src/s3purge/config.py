@@ -33,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from s3purge.errors import ConfigError
 from s3purge.escalate import Thresholds
-from s3purge.model import Action, EventKind
+from s3purge.model import Action, EventKind, TargetKind
 from s3purge.providers import known_vendors, provider_class
 from s3purge.providers.base import Limits, Provider, Rate, VendorOptions
 from s3purge.secrets import Secret
@@ -212,8 +212,12 @@ def _cross_checks(document: Document) -> Iterator[tuple[Loc, str]]:
             yield ("cdns", name, "vendor"), f"unknown vendor {account.vendor!r} (known: {known})"
             continue
         classes[name] = cls
-        for kind, threshold in (("prefix", account.prefix_threshold), ("everything", account.everything_threshold)):
-            if threshold is not None and not cls.supports.get(kind):  # type: ignore[call-overload]
+        thresholds: dict[TargetKind, int | None] = {
+            "prefix": account.prefix_threshold,
+            "everything": account.everything_threshold,
+        }
+        for kind, threshold in thresholds.items():
+            if threshold is not None and not cls.supports.get(kind):
                 yield ("cdns", name, f"{kind}_threshold"), f"vendor {cls.vendor!r} cannot purge by {kind}"
         try:
             cls.Options.model_validate(account.vendor_options())
@@ -236,10 +240,10 @@ def _route_checks(
     cls = classes.get(route.cdn)
     if cls is None:
         return
-    kinds = (["url"] if route.hosts else []) + (["tag"] if route.tags else [])
-    for kind in kinds:
-        if route.action not in cls.supports.get(kind, frozenset()):  # type: ignore[call-overload]
-            can = sorted(cls.supports.get(kind, frozenset()))  # type: ignore[call-overload]
+    kinds: dict[TargetKind, bool] = {"url": bool(route.hosts), "tag": bool(route.tags)}
+    for kind in (k for k, used in kinds.items() if used):
+        if route.action not in cls.supports.get(kind, frozenset()):
+            can = sorted(cls.supports.get(kind, frozenset()))
             yield (
                 (*at, "action"),
                 f"vendor {cls.vendor!r} cannot {route.action} by {kind} (it can: {', '.join(can) or 'nothing'})",

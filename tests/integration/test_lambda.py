@@ -166,3 +166,25 @@ def test_a_bad_config_fails_the_cold_start_loudly(function: Path) -> None:
     (function / "multicdn.config.yml").write_text("cdns: {}\nbuckets: {}\n")
     with pytest.raises(ConfigError, match=r"multicdn\.config\.yml: 2 problems"):
         aws_lambda.handler(s3_event("a.html"), Context())
+
+
+@pytest.mark.parametrize("raw", [False, True], ids=["sns-envelope", "raw-delivery"])
+def test_moto_generated_sns_to_sqs_notifications(
+    function: Path, caches: tuple[Emulator, Emulator], boto: Any, raw: bool
+) -> None:
+    queue = boto.sqs.create_queue(QueueName="s3purge-events")["QueueUrl"]
+    queue_arn = boto.sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    topic = boto.sns.create_topic(Name="s3-events")["TopicArn"]
+    attributes = {"RawMessageDelivery": "true"} if raw else {}
+    boto.sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn, Attributes=attributes)
+    boto.s3.create_bucket(Bucket="site")
+    boto.s3.put_bucket_notification_configuration(
+        Bucket="site",
+        NotificationConfiguration={"TopicConfigurations": [{"TopicArn": topic, "Events": ["s3:ObjectCreated:*"]}]},
+    )
+    boto.s3.put_object(Bucket="site", Key="news/Spring Sale+50%.html", Body=b"x")
+    received = boto.sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
+    assert ('"Type": "Notification"' in received[-1]["Body"]) is not raw
+    event = {"Records": [sqs_record(m["Body"], m["MessageId"]) for m in received]}
+    assert aws_lambda.handler(event, Context()) == {"batchItemFailures": []}
+    assert paths(caches[1]) == ["/news/Spring%20Sale+50%25.html"]

@@ -23,10 +23,16 @@ from s3purge.pipeline import Pipeline
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
-    from mypy_boto3_sqs.type_defs import MessageTypeDef
+    from mypy_boto3_sqs.type_defs import (
+        ChangeMessageVisibilityBatchRequestEntryTypeDef,
+        DeleteMessageBatchRequestEntryTypeDef,
+        MessageTypeDef,
+    )
 
 log = logging.getLogger("s3purge")
 
+SQS_BACKOFF = 5.0
+"""Seconds to wait after a failed SQS call before polling again (messages stay in the queue)."""
 MARGIN = 5.0
 """Seconds kept back from the visibility timeout to settle a batch before SQS redelivers it."""
 
@@ -57,8 +63,14 @@ class Worker:
             for signum in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(signum, self._on_signal)
         log.info("worker started", extra={"queue_url": self.queue_url, "visibility": self.visibility})
+        from botocore.exceptions import BotoCoreError, ClientError
+
         while not self.stopping.is_set():
-            self.poll_once()
+            try:
+                self.poll_once()
+            except (BotoCoreError, ClientError) as error:  # SQS unreachable or throttling: keep going
+                log.error("sqs call failed; retrying", extra={"error": str(error), "retry_in_s": SQS_BACKOFF})
+                self.stopping.wait(SQS_BACKOFF)
         log.info("worker stopped", extra={"queue_url": self.queue_url})
 
     def stop(self) -> None:
@@ -105,17 +117,19 @@ class Worker:
     def _delete(self, message_ids: list[str], handles: dict[str, str]) -> None:
         if not message_ids:
             return
-        entries = [{"Id": str(n), "ReceiptHandle": handles[i]} for n, i in enumerate(message_ids)]
-        answer = self.client.delete_message_batch(QueueUrl=self.queue_url, Entries=entries)  # type: ignore[arg-type]
+        entries: list[DeleteMessageBatchRequestEntryTypeDef] = [
+            {"Id": str(n), "ReceiptHandle": handles[i]} for n, i in enumerate(message_ids)
+        ]
+        answer = self.client.delete_message_batch(QueueUrl=self.queue_url, Entries=entries)
         for failed in answer.get("Failed", []):
             # The purge happened; a redelivery will only purge again, nothing is lost.
             log.warning("delete failed", extra={"entry": failed.get("Id"), "code": failed.get("Code")})
 
     def _release(self, received: list[MessageTypeDef]) -> None:
-        entries = [
+        entries: list[ChangeMessageVisibilityBatchRequestEntryTypeDef] = [
             {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0} for n, m in enumerate(received)
         ]
-        self.client.change_message_visibility_batch(QueueUrl=self.queue_url, Entries=entries)  # type: ignore[arg-type]
+        self.client.change_message_visibility_batch(QueueUrl=self.queue_url, Entries=entries)
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         log.info("stop requested", extra={"signal": signal.Signals(signum).name})
