@@ -195,3 +195,49 @@ def test_worker_process_stops_cleanly_on_sigterm(
         assert rest[-2:] == ["stop requested", "worker stopped"]
     finally:
         process.kill()
+
+
+def worker_for(config_text: str, varnish: Varnish, queue: str, boto: Any) -> Worker:
+    config = parse(config_text.format(url=varnish.url, host=HOST))
+    return Worker(Pipeline(config), queue, client=boto.sqs, wait_seconds=0)
+
+
+def test_tag_purge_through_xkey(boto: Any, cache: httpx.Client, varnish: Varnish, queue: str) -> None:
+    # Objects carry their directory as a surrogate key (S3 metadata -> xkey in the VCL);
+    # the route purges by that tag only, so a change drops every page of the directory.
+    tagged = worker_for(
+        'cdns:\n  varnish: {{vendor: http, endpoints: ["{url}"]}}\n'
+        'buckets:\n  site:\n    - {{cdn: varnish, tags: ["{{dirname}}"]}}\n',
+        varnish, queue, boto,
+    )  # fmt: skip
+    section = unique("")[:-1]
+    for name in ("a.html", "b.html"):
+        boto.s3.put_object(Bucket=SITE, Key=f"{section}/{name}", Body=b"old", Metadata={"surrogate-key": section})
+    drain(tagged)
+    for name in ("a.html", "b.html"):
+        cached(cache, f"/{section}/{name}", b"old")
+    boto.s3.put_object(Bucket=SITE, Key=f"{section}/b.html", Body=b"new", Metadata={"surrogate-key": section})
+    boto.s3.put_object(Bucket=SITE, Key=f"{section}/a.html", Body=b"new", Metadata={"surrogate-key": section})
+    drain(tagged)
+    assert [cache.get(f"/{section}/{n}").headers["X-Cache"] for n in ("a.html", "b.html")] == ["MISS", "MISS"]
+
+
+def test_prefix_escalation_bans_the_directory(boto: Any, cache: httpx.Client, varnish: Varnish, queue: str) -> None:
+    escalating = worker_for(
+        'cdns:\n  varnish: {{vendor: http, endpoints: ["{url}"], prefix_threshold: 2}}\n'
+        "buckets:\n  site:\n    - {{cdn: varnish, hosts: [{host}]}}\n",
+        varnish, queue, boto,
+    )  # fmt: skip
+    busy, quiet = unique("busy/"), unique("quiet/")
+    keys = [f"{busy}{n}.css" for n in range(3)] + [f"{busy}untouched.css", f"{quiet}q.css"]
+    for key in keys:
+        boto.s3.put_object(Bucket=SITE, Key=key, Body=b"v1")
+    drain(escalating)
+    for key in keys:
+        cached(cache, f"/{key}", b"v1")
+    for key in keys[:3]:  # 3 changes in one directory > prefix_threshold 2: one BAN of the directory
+        boto.s3.put_object(Bucket=SITE, Key=key, Body=b"v2")
+    drain(escalating)
+    assert [cache.get(f"/{k}").content for k in keys[:3]] == [b"v2"] * 3
+    assert cache.get(f"/{busy}untouched.css").headers["X-Cache"] == "MISS"  # a prefix purge drops it too
+    assert cache.get(f"/{quiet}q.css").headers["X-Cache"] == "HIT"  # other directories keep their copies
