@@ -18,9 +18,9 @@ from __future__ import annotations
 import math
 import os
 import time
-from typing import Any
 
 from tenacity import wait_none
+from tests.emulators.cloudfront import distribution
 
 from bench.common import HIGHWINDS_AUTH, HOSTS, IMG_HOST, Host, Row, Section, Spec, account, spec
 from s3purge.config import Config, parse
@@ -208,20 +208,4 @@ def _short(size: int) -> str:
 def _distribution(endpoint: str) -> str:
     import boto3
 
-    client: Any = boto3.client("cloudfront", endpoint_url=endpoint)
-    answer = client.create_distribution(
-        DistributionConfig={
-            "CallerReference": f"bench-{time.monotonic_ns()}",
-            "Comment": "",
-            "Enabled": True,
-            "Origins": {
-                "Quantity": 1,
-                "Items": [
-                    {"Id": "s3", "DomainName": "site.s3.amazonaws.com", "S3OriginConfig": {"OriginAccessIdentity": ""}}
-                ],
-            },
-            "DefaultCacheBehavior": {"TargetOriginId": "s3", "ViewerProtocolPolicy": "allow-all"},
-        }
-    )
-    dist_id: str = answer["Distribution"]["Id"]
-    return dist_id
+    return distribution(boto3.client("cloudfront", endpoint_url=endpoint))

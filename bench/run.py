@@ -2,7 +2,8 @@
 
 Every figure is a ratio of two things measured in the same run on the same machine, so a
 noisy machine moves both. NAME limits the run to some of: latency throughput calls
-coldstart memory cpu (RESULTS.md is then written with those only).
+coldstart memory cpu (then only the table is printed: RESULTS.md and the plots stay as the
+last full run wrote them).
 """
 
 from __future__ import annotations
@@ -48,8 +49,11 @@ def main(argv: list[str]) -> int:
         print(f"[bench] {name} done in {time.monotonic() - began:.0f}s", file=sys.stderr, flush=True)
     rows = sorted((row for section in sections.values() for row in section.rows), key=lambda r: r.bench[0])
     print(table(rows, markdown=False))
-    plots = write_plots(sections)
     took = time.monotonic() - started
+    if set(names) != set(BENCHES):  # a partial run must not replace the full run's record
+        print(f"\n{len(rows)} rows in {took:.0f}s (partial run: RESULTS.md and plots left as they were)")
+        return 0
+    plots = write_plots(sections)
     (HERE / "RESULTS.md").write_text(results(rows, sections, plots, took))
     print(f"\n{len(rows)} rows in {took:.0f}s; wrote {HERE / 'RESULTS.md'} and {len(plots)} plots")
     return 0

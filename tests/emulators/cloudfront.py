@@ -119,8 +119,9 @@ def _signed(request: Recorded) -> dict[str, str]:
     return {k: v for k, v in request.headers.items() if k in ("authorization", "x-amz-date", "content-type")}
 
 
-def distribution(boto: Any) -> str:
-    answer = boto.cloudfront.create_distribution(
+def distribution(cloudfront: Any) -> str:
+    """A new distribution in the (moto) account of this boto3 CloudFront client; its id."""
+    answer = cloudfront.create_distribution(
         DistributionConfig={
             "CallerReference": f"test-{time.monotonic_ns()}",
             "Comment": "",

@@ -84,7 +84,7 @@ def gate(aws: Any) -> Any:
 
 
 def test_burst_of_10000_keys_without_escalation(boto: Any, gate: CloudFrontGate) -> None:
-    dist = distribution(boto)
+    dist = distribution(boto.cloudfront)
     cfg = config(gate.url, dist)
     report = run(cfg, BURST)
     assert report.ok, [o.detail for o in report.failures()]
@@ -100,7 +100,7 @@ def test_burst_of_10000_keys_without_escalation(boto: Any, gate: CloudFrontGate)
 
 
 def test_burst_of_10000_keys_with_escalation(boto: Any, gate: CloudFrontGate) -> None:
-    dist = distribution(boto)
+    dist = distribution(boto.cloudfront)
     cfg = config(gate.url, dist, extra="prefix_threshold: 100")
     report = run(cfg, BURST)
     assert report.ok
@@ -113,7 +113,7 @@ def test_burst_of_10000_keys_with_escalation(boto: Any, gate: CloudFrontGate) ->
 
 
 def test_below_the_threshold_every_path_is_precise(boto: Any, gate: CloudFrontGate) -> None:
-    dist = distribution(boto)
+    dist = distribution(boto.cloudfront)
     keys = [f"img/{n}.png" for n in range(100)]
     assert run(config(gate.url, dist, extra="prefix_threshold: 100"), keys).ok
     (made,) = invalidations(boto, dist)
@@ -121,7 +121,7 @@ def test_below_the_threshold_every_path_is_precise(boto: Any, gate: CloudFrontGa
 
 
 def test_wildcards_are_split_15_per_invalidation(boto: Any, gate: CloudFrontGate) -> None:
-    dist = distribution(boto)
+    dist = distribution(boto.cloudfront)
     keys = [f"d{d:02}/{n}" for d in range(20) for n in range(3)]
     assert run(config(gate.url, dist, extra="prefix_threshold: 2"), keys).ok
     assert sorted(inv["InvalidationBatch"]["Paths"]["Quantity"] for inv in invalidations(boto, dist)) == [5, 15]
@@ -130,7 +130,7 @@ def test_wildcards_are_split_15_per_invalidation(boto: Any, gate: CloudFrontGate
 def test_a_retried_batch_reuses_its_caller_reference(boto: Any, gate: CloudFrontGate) -> None:
     from tests.emulators.base import Fault
 
-    dist = distribution(boto)
+    dist = distribution(boto.cloudfront)
     cfg = config(gate.url, dist)
     gate.faults.append(Fault(status=503))  # the first attempt fails; tenacity sends it again
     assert run(cfg, ["a.html", "b.html"]).ok
@@ -143,7 +143,7 @@ def test_a_retried_batch_reuses_its_caller_reference(boto: Any, gate: CloudFront
 
 
 def test_too_many_invalidations_in_progress_is_retried_and_succeeds(boto: Any, gate: CloudFrontGate) -> None:
-    dist = distribution(boto)
+    dist = distribution(boto.cloudfront)
     gate.busy = 1
     report = run(config(gate.url, dist), ["a.html"])
     assert report.ok, report.outcomes
@@ -153,7 +153,7 @@ def test_too_many_invalidations_in_progress_is_retried_and_succeeds(boto: Any, g
 
 
 def test_too_many_invalidations_is_never_a_permanent_failure(boto: Any, gate: CloudFrontGate) -> None:
-    dist = distribution(boto)
+    dist = distribution(boto.cloudfront)
     gate.busy = 100
     (outcome,) = run(config(gate.url, dist, extra="max_attempts: 3"), ["a.html"]).outcomes
     assert (outcome.ok, outcome.retryable) == (False, True)
@@ -170,7 +170,7 @@ def test_unknown_distribution_is_rejected_with_a_hint(gate: CloudFrontGate) -> N
 
 
 def test_each_batch_goes_to_each_distribution(boto: Any, gate: CloudFrontGate) -> None:
-    first, second = distribution(boto), distribution(boto)
+    first, second = distribution(boto.cloudfront), distribution(boto.cloudfront)
     cfg = config(gate.url, first, second, hosts=f"{HOST}, static.example.test")
     assert run(cfg, ["a b.html"]).ok
     for dist in (first, second):
@@ -180,7 +180,7 @@ def test_each_batch_goes_to_each_distribution(boto: Any, gate: CloudFrontGate) -
 
 
 def test_wait_asks_again_until_completed(boto: Any, gate: CloudFrontGate) -> None:
-    dist = distribution(boto)
+    dist = distribution(boto.cloudfront)
     gate.in_progress = 1
     report = run(config(gate.url, dist, extra="wait: true"), ["a.html"])
     assert report.ok
@@ -205,7 +205,7 @@ NASTY = [
 
 
 def test_nasty_keys_are_encoded_by_cloudfront_rules(boto: Any, gate: CloudFrontGate) -> None:
-    dist = distribution(boto)
+    dist = distribution(boto.cloudfront)
     assert run(config(gate.url, dist), [key for key, _ in NASTY]).ok
     (made,) = invalidations(boto, dist)
     assert made["InvalidationBatch"]["Paths"]["Items"] == [path for _, path in NASTY]

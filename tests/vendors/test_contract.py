@@ -70,7 +70,9 @@ CASES = [
     Case(
         "cloudfront",
         lambda aws: CloudFrontGate(aws.url),
-        lambda e, aws: f'vendor: cloudfront, api_base: "{e.url}", distribution_ids: [{distribution(aws.boto)}]',
+        lambda e, aws: (
+            f'vendor: cloudfront, api_base: "{e.url}", distribution_ids: [{distribution(aws.boto.cloudfront)}]'
+        ),
         needs_aws=True,
     ),
     Case(

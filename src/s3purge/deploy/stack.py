@@ -110,8 +110,8 @@ def warn_about_secrets(config: Config, say: Say) -> None:
             )
 
 
-def _stack(aws: Aws, name: str) -> dict[str, Any] | None:
-    """The live stack, or None; refuses stacks that cannot be updated."""
+def describe(aws: Aws, name: str) -> dict[str, Any] | None:
+    """The stack as CloudFormation describes it, or None if there is none."""
     from botocore.exceptions import ClientError
 
     try:
@@ -121,6 +121,14 @@ def _stack(aws: Aws, name: str) -> dict[str, Any] | None:
             return None
         raise DeployError(f"cannot read stack {name}: {error}") from None
     stack: dict[str, Any] = stacks[0]
+    return stack
+
+
+def _stack(aws: Aws, name: str) -> dict[str, Any] | None:
+    """The live stack, or None; refuses stacks that cannot be updated."""
+    stack = describe(aws, name)
+    if stack is None:
+        return None
     status = str(stack["StackStatus"])
     if status in ("REVIEW_IN_PROGRESS", "DELETE_COMPLETE"):
         return None  # never executed: create it again

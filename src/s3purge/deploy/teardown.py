@@ -19,6 +19,7 @@ from s3purge.deploy.stack import (
     STACK_TIMEOUT,
     Say,
     deployed_template,
+    describe,
     failures,
     poll,
     stack_parameters,
@@ -56,16 +57,8 @@ def destroy(aws: Aws, name: str, say: Say, *, buckets: tuple[str, ...] = (), dry
 
 
 def _stack_for_destroy(aws: Aws, name: str) -> dict[str, Any] | None:
-    from botocore.exceptions import ClientError
-
-    try:
-        stacks = aws.client("cloudformation").describe_stacks(StackName=name)["Stacks"]
-    except ClientError as error:
-        if "does not exist" in str(error):
-            return None
-        raise DeployError(f"cannot read stack {name}: {error}") from None
-    stack: dict[str, Any] = stacks[0]
-    return None if stack["StackStatus"] == "DELETE_COMPLETE" else stack
+    stack = describe(aws, name)
+    return None if stack is None or stack["StackStatus"] == "DELETE_COMPLETE" else stack
 
 
 def _unhook(run: _Teardown, buckets: list[str]) -> None:

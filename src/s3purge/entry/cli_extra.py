@@ -13,6 +13,7 @@ import yaml
 from s3purge import config as config_module
 from s3purge import legacy, secrets
 from s3purge.config import Cdn, Config
+from s3purge.entry.cli import CONFIG  # cli imports this module after defining CONFIG
 from s3purge.errors import ConfigError
 from s3purge.mapping import targets
 from s3purge.model import Action, Batch, Change, Target
@@ -35,14 +36,7 @@ def register(main: click.Group, config_group: click.Group) -> None:
 @click.option("--key", "keys", multiple=True, help="BUCKET/KEY (decoded), mapped through the config's routes.")
 @click.option("--action", type=click.Choice(ACTIONS), help="Override the action (default: the route's, or purge).")
 @click.option("--send", is_flag=True, help="Really purge (default: only show the exact requests).")
-@click.option(
-    "--config",
-    "config_path",
-    default="multicdn.config.yml",
-    show_default=True,
-    type=click.Path(dir_okay=False),
-    help="The s3purge config file.",
-)
+@CONFIG
 def purge(
     *, urls: tuple[str, ...], cdn_name: str, keys: tuple[str, ...], action: Action | None, send: bool, config_path: str
 ) -> None:
