@@ -63,6 +63,7 @@ class CloudFrontGate(Emulator):
         params = {"DistributionId": match[1], "InvalidationBatch": batch}
         from botocore.validate import ParamValidator
 
+        assert self.operation.input_shape is not None
         report = ParamValidator().validate(params, self.operation.input_shape)
         if report.has_errors():
             raise Invalid(report.generate_report())
