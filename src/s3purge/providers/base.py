@@ -14,15 +14,17 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
+from urllib.parse import urlsplit
 
 import httpx
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from s3purge.errors import Rejected, Retryable
 from s3purge.model import Action, Batch, Target, TargetKind
 from s3purge.secrets import Secret
 
 Supports = Mapping[TargetKind, frozenset[Action]]
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +63,14 @@ class VendorOptions(BaseModel):
 
     api_base: str | None = None
     """Override the vendor's API base URL (proxies, regional endpoints, tests)."""
+
+    @field_validator("api_base")
+    @classmethod
+    def _https_only(cls, base: str | None) -> str | None:
+        # Credentials go to the API: never in clear text, except to this machine (emulators, a local proxy).
+        if base is not None and urlsplit(base).scheme != "https" and urlsplit(base).hostname not in LOOPBACK:
+            raise ValueError("must be an https:// URL (credentials are sent to it); http only to localhost")
+        return base
 
     def secrets(self) -> list[Secret]:
         found: list[Secret] = []
