@@ -157,25 +157,28 @@ def load(path: str | Path) -> Config:
 
 
 def parse(text: str, name: str = "<config>") -> Config:
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        raw = yaml.safe_load(text)
+    loader = yaml.SafeLoader(text)
+    try:  # one parse: the node tree gives line numbers, the same tree the data
+        root = loader.get_single_node()
+        raw = loader.construct_document(root) if root is not None else None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         line = f":{mark.line + 1}" if mark else ""
         raise ConfigError(f"{name}{line}: not valid YAML ({getattr(error, 'problem', error)})") from None
+    finally:
+        loader.dispose()
     lines = dict(_lines(root, ())) if root is not None else {}
     origins = None
     if isinstance(raw, dict) and LEGACY_MARK in raw:  # the original scripts' format: errors point at its lines
         raw, origins = _from_legacy(raw, name, lines)
-    problems = list(_problems(raw))
-    if problems:
+    document, problems = _validated(raw)
+    if document is None or problems:
         if origins:
             from s3purge.legacy import relocate
 
             problems = relocate(problems, origins)
         raise ConfigError(_report(name, lines, problems))
-    return _build(name, Document.model_validate(raw), lines)
+    return _build(name, document)
 
 
 def _from_legacy(raw: Any, name: str, lines: dict[Loc, int]) -> tuple[dict[str, Any], dict[Loc, Loc]]:
@@ -190,17 +193,16 @@ def _from_legacy(raw: Any, name: str, lines: dict[Loc, int]) -> tuple[dict[str, 
     return converted.document, converted.origins
 
 
-def _problems(raw: Any) -> Iterator[tuple[Loc, str]]:
+def _validated(raw: Any) -> tuple[Document | None, list[tuple[Loc, str]]]:
+    """The document and its problems: structure first, then cross-references."""
     if not isinstance(raw, dict):
-        yield (), "expected a mapping with 'cdns' and 'buckets'"
-        return
+        return None, [((), "expected a mapping with 'cdns' and 'buckets'")]
     try:
         document = Document.model_validate(raw)
     except ValidationError as error:
-        for item in error.errors(include_input=False, include_url=False):
-            yield tuple(item["loc"]), _message(item)
-        return
-    yield from _cross_checks(document)
+        problems = error.errors(include_input=False, include_url=False)
+        return None, [(tuple(item["loc"]), _message(item)) for item in problems]
+    return document, list(_cross_checks(document))
 
 
 def _cross_checks(document: Document) -> Iterator[tuple[Loc, str]]:
@@ -250,7 +252,7 @@ def _route_checks(
             )
 
 
-def _build(name: str, document: Document, lines: dict[Loc, int]) -> Config:
+def _build(name: str, document: Document) -> Config:
     cdns = {}
     for cdn_name, account in document.cdns.items():
         cls = provider_class(account.vendor)
