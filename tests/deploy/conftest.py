@@ -177,6 +177,6 @@ def lambda_deps(cache_home: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def host_deps(cache_home: Path) -> Path:
-    """The real dependencies for this machine, so the packaged handler can run here."""
-    return packages.install_dependencies(HOST_ARCH, HOST_PYTHON, cache_home / "s3purge")
+def host_deps(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The real dependencies for this machine (copied from this environment: offline), so the package runs here."""
+    return packages.installed_dependencies(tmp_path_factory.mktemp("host-deps"))

@@ -13,7 +13,14 @@ from s3purge.deploy import package as packages
 from tests.deploy.conftest import write_config
 
 ELF_AARCH64 = 183
+MAGIC_312 = (3531).to_bytes(2, "little") + b"\r\n"
+"""Python 3.12's bytecode magic number (importlib.util.MAGIC_NUMBER there)."""
 PROVIDED = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six")
+
+
+def cached(source: str, tag: str) -> str:
+    folder, _, name = source.rpartition("/")
+    return f"{folder}/__pycache__/{name.removesuffix('.py')}.{tag}.pyc".lstrip("/")
 
 
 def top_levels(names: list[str]) -> set[str]:
@@ -37,7 +44,13 @@ def test_the_default_package_is_for_arm64_python312_without_what_lambda_has(
     assert not tops & left_out, tops & left_out
     assert "s3purge/entry/aws_lambda.py" in names
     assert not [n for n in names if n.startswith(("s3purge/deploy/", "s3purge/demo/"))]
-    assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc") or n.startswith("bin/")]
+    assert not [n for n in names if n.startswith("bin/")]
+    sources = [n for n in names if n.endswith(".py")]
+    compiled = {n for n in names if n.endswith(".pyc")}
+    assert compiled == {cached(n, "cpython-312") for n in sources}  # every module, for the runtime's Python
+    with zipfile.ZipFile(built.path) as archive:
+        header = archive.read(cached("s3purge/entry/aws_lambda.py", "cpython-312"))[:8]
+    assert header[:4] == MAGIC_312 and header[4] == 0b01  # hash-based, never checked against the source
     assert shipped_config == config_file.read_bytes()
     assert built.size < 10 * 2**20, built.summary()  # far below Lambda's 50 MiB
     assert built.summary().startswith("package p.zip: ")

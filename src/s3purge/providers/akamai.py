@@ -6,17 +6,15 @@ changed S3 object revalidation fetches the new copy, and invalidate is the safer
 "everything" purges the account's configured `cp_codes` (a CP code is Akamai's coarsest
 unit; there is no purge-all). Credentials come from an `.edgerc` file and section, or from
 inline `host`/`client_token`/`client_secret`/`access_token` (secret references welcome).
-Requests are signed with edgegrid-python, imported only when an Akamai account is used.
+Requests are signed by providers/edgegrid.py (EdgeGrid, checked against Akamai's test vectors).
 """
 
 from __future__ import annotations
 
 import json
-import logging
-from collections.abc import Generator
 from functools import cached_property
 from pathlib import Path
-from typing import ClassVar, Literal, cast
+from typing import ClassVar, Literal
 
 import httpx
 from pydantic import model_validator
@@ -24,6 +22,7 @@ from pydantic import model_validator
 from s3purge.errors import Rejected, Retryable
 from s3purge.model import Batch
 from s3purge.providers.base import Limits, Provider, Rate, VendorOptions, judge_status
+from s3purge.providers.edgegrid import EdgeGridAuth
 from s3purge.secrets import Secret
 
 BODY_LIMIT = 50_000
@@ -90,7 +89,7 @@ class Akamai(Provider):
 
     @property
     def auth(self) -> httpx.Auth:
-        return EdgeGrid(*(self._credentials[name] for name in CREDENTIALS))
+        return EdgeGridAuth(*(self._credentials[name] for name in CREDENTIALS))
 
     def requests(self, batch: Batch) -> list[httpx.Request]:
         host = self._credentials["host"].reveal()  # reads .edgerc now, so a bad one fails this batch
@@ -147,33 +146,6 @@ def rate_wait(response: httpx.Response) -> float:
         return max(waits)
     refresh = [w for w in (header("seconds-to-refresh-limit"), header("seconds-to-refresh-limit-objects")) if w]
     return max(refresh, default=5.0)  # Akamai's 429 page: wait about five seconds
-
-
-class EdgeGrid(httpx.Auth):
-    """Signs every send (retries too, with a fresh nonce and timestamp) with edgegrid-python."""
-
-    requires_request_body = True
-
-    def __init__(self, client_token: Secret, client_secret: Secret, access_token: Secret) -> None:
-        self._secrets = (client_token, client_secret, access_token)
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        import requests
-        from akamai.edgegrid import EdgeGridAuth  # type: ignore[import-untyped]
-
-        # edgegrid-python logs the signing key and tokens at DEBUG: never let those through
-        logging.getLogger("akamai.edgegrid.edgegrid").addFilter(_above_debug)
-        prepared = requests.PreparedRequest()
-        prepared.method, prepared.url = request.method, str(request.url)
-        prepared.body = request.content
-        prepared.headers = requests.structures.CaseInsensitiveDict(request.headers)
-        EdgeGridAuth(*(secret.reveal() for secret in self._secrets))(prepared)
-        request.headers["Authorization"] = cast(str, prepared.headers["Authorization"])
-        yield request
-
-
-def _above_debug(record: logging.LogRecord) -> bool:
-    return record.levelno > logging.DEBUG
 
 
 def _read_edgerc(path: Path, section: str) -> dict[str, Secret]:
