@@ -107,10 +107,10 @@ def test_a_refused_purge_fails_the_command(tmp_path: Path) -> None:
     ("args", "message"),
     [
         (["--cdn", "nope", "https://www.example.test/x"], "'nope' is not a CDN"),
-        (["--cdn", "edge", "--key", "site/private/x"], "no route of bucket 'site' sends this key to edge"),
+        (["--cdn", "edge", "--key", "site/private/x"], "matches no route of bucket 'site' (edge: prefix 'public/')"),
         (["--cdn", "edge", "--action", "load", "https://www.example.test/x"], "cannot load by url"),
         (["--cdn", "edge", "www.example.test/x"], "give an absolute http:// or https:// URL"),
-        (["--cdn", "edge"], "give URLs and/or --key"),
+        (["--cdn", "edge"], "give URLs, --key, --tag"),
     ],
 )
 def test_mistakes_are_explained(tmp_path: Path, args: list[str], message: str) -> None:

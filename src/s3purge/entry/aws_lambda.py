@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from s3purge import config as config_module
-from s3purge import logs, secrets
+from s3purge import logs, metrics, secrets
 from s3purge.entry import sqs
 from s3purge.errors import PurgeError
 from s3purge.events import Message, read_lambda_event
@@ -39,6 +39,7 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000 - SAFETY_MARGIN
     from_sqs, messages = read_lambda_event(event)
     report, settlement = pipeline.run_messages(messages, deadline)
+    metrics.publish(report, pipeline.config, event)
     for message_id, reason in settlement.fail.items():
         log.error("purge failed", extra={"message_id": message_id, "reason": reason})
     if from_sqs:
@@ -72,5 +73,6 @@ def _cold_start() -> Pipeline:
         loaded = config_module.load(path)
         secrets.resolve(loaded.secrets())
         _pipeline = Pipeline(loaded)
+        metrics.watch()
         log.info("cold start", extra={"config": str(path), "cdns": sorted(loaded.cdns)})
     return _pipeline

@@ -1,55 +1,264 @@
-"""The `s3purge` command: worker, plan, replay, config check, demo."""
+"""The `s3purge` command: worker, plan, replay, config check, demo (and purge, redrive, deploy ...).
+
+Global options work before or after the command name: --config (or S3PURGE_CONFIG),
+--output text|json, -q, -v, --profile, --region. Exit status: 0 all done, 1 some purges
+failed, 2 usage, config or environment error (one line on stderr, never a traceback).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-import json
+import logging
+import os
 import sys
 import time
-from collections.abc import Iterable
-from pathlib import Path
-from typing import TextIO
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 import click
 import httpx
 
 from s3purge import config as config_module
 from s3purge import logs, secrets
+from s3purge.entry import output
+from s3purge.entry.output import EXIT_FAILED, EXIT_OK, EXIT_USAGE, note, say, warn
 from s3purge.errors import S3PurgeError
 from s3purge.escalate import Thresholds
-from s3purge.events import changes_in
-from s3purge.model import Change, EventKind
-from s3purge.pipeline import Pipeline
+from s3purge.model import Batch, Change, EventKind, Outcome, Report
 from s3purge.plan import Plan
 from s3purge.plan import plan as make_plan
 from s3purge.providers.base import Provider
+from s3purge.unrouted import why_unrouted
 
+DEFAULT_CONFIG = "multicdn.config.yml"
 CONFIG = click.option(
     "--config",
     "config_path",
-    default="multicdn.config.yml",
+    default=DEFAULT_CONFIG,
     show_default=True,
     type=click.Path(dir_okay=False),
-    help="The s3purge config file.",
+    help="The s3purge config file (also: s3purge --config, S3PURGE_CONFIG).",
 )
-DEBUG = click.option("--debug/--no-debug", default=False, help="Log plans in detail (never secrets).")
+DEBUG = click.option("--debug/--no-debug", default=False, help="Log plans in detail (never secrets); same as -vv.")
+SEND_DEADLINE = 300.0
+"""Seconds a manual send (purge, replay, redrive) may take before what is left is reported failed."""
+TEXT_ONLY = ("deploy", "destroy")
+"""Commands that print text only: in JSON mode their lines become the document's `messages`."""
+WARNINGS_SHOWN = 10
+"""Skipped changes named one by one; the rest are counted."""
 
 
 class _Group(click.Group):
-    """Turns s3purge's own errors into one clear line and exit status 2."""
+    """Adds the common options to every command, and turns known errors into one line and status 2."""
 
-    def invoke(self, ctx: click.Context) -> object:
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        _add_common_options(cmd)
+        super().add_command(cmd, name)
+
+    def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except S3PurgeError as error:
-            click.echo(f"error: {error}", err=True)
-            sys.exit(2)
+        except click.exceptions.Exit:
+            raise
+        except click.ClickException as error:
+            _name_command(ctx)
+            output.emit_error(error.format_message(), error.exit_code)
+            raise
+        except Exception as error:
+            message = _known_error(error)
+            if message is None:
+                raise
+            _name_command(ctx)
+            click.echo(f"error: {message}", err=True)
+            output.emit_error(message, EXIT_USAGE)
+            sys.exit(EXIT_USAGE)
+
+
+def _known_error(error: Exception) -> str | None:
+    """One line for errors a user can fix (config, AWS environment, files), None for bugs."""
+    if isinstance(error, S3PurgeError):
+        return str(error)
+    if isinstance(error, OSError):
+        return f"{error.filename or ''}: {error.strerror or error}".lstrip(": ")
+    module = type(error).__module__ or ""
+    if module.startswith(("botocore", "boto3")):
+        return f"AWS: {_aws_message(error)}"
+    return None
+
+
+def _aws_message(error: Exception) -> str:
+    response = getattr(error, "response", None)
+    if isinstance(response, dict):
+        code = response.get("Error", {}).get("Code", "")
+        text = response.get("Error", {}).get("Message", "")
+        if "NonExistentQueue" in code or code == "QueueDoesNotExist":
+            return f"the queue does not exist ({text or code})"
+        return f"{code}: {text}".strip(": ")
+    if type(error).__name__ == "NoCredentialsError":
+        return "no credentials found (set AWS_PROFILE / --profile, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)"
+    return str(error)
+
+
+def _name_command(ctx: click.Context) -> None:
+    current = output.settings()
+    if not current.command and ctx.invoked_subcommand:
+        current.command = " ".join([*_path(ctx), ctx.invoked_subcommand])
+
+
+def _path(ctx: click.Context) -> list[str]:
+    names = []
+    while ctx.parent is not None:
+        names.append(ctx.info_name or "")
+        ctx = ctx.parent
+    return names[::-1]
+
+
+def _on_output(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    current = output.settings()
+    if value is not None:
+        current.json = value == "json"
+    if ctx.parent is not None and not isinstance(ctx.command, click.Group):
+        current.command = " ".join(_path(ctx))
+
+
+def _on_quiet(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    output.settings().quiet |= value
+
+
+def _on_verbose(ctx: click.Context, param: click.Parameter, value: int) -> None:
+    output.settings().verbose += value
+
+
+def _on_profile(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    if value:
+        ctx.find_root().with_resource(_environ(AWS_PROFILE=value))
+
+
+def _on_region(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    if value:
+        output.settings().region = value
+        ctx.find_root().with_resource(_environ(AWS_REGION=value, AWS_DEFAULT_REGION=value))
+
+
+@contextlib.contextmanager
+def _environ(**values: str) -> Iterator[None]:
+    """AWS settings for this command only (boto3 reads them from the environment)."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, old in saved.items():
+            if old is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = old
+
+
+def _common_options(command: click.Command) -> list[click.Option]:
+    names = {opt for param in command.params for opt in getattr(param, "opts", [])}
+    options = [
+        click.Option(
+            ["--output"],
+            type=click.Choice(["text", "json"]),
+            expose_value=False,
+            is_eager=True,
+            callback=_on_output,
+            help="text for people (default), json for scripts (docs/json-output.md).",
+        ),
+        click.Option(["-q", "--quiet"], is_flag=True, expose_value=False, callback=_on_quiet, help="Only errors."),
+        click.Option(
+            ["-v", "--verbose"], count=True, expose_value=False, callback=_on_verbose, help="More logs (-vv: debug)."
+        ),
+        click.Option(["--profile"], expose_value=False, callback=_on_profile, help="AWS profile."),
+        click.Option(["--region"], expose_value=False, callback=_on_region, help="AWS region."),
+    ]
+    return [option for option in options if not names & set(option.opts)]
+
+
+def _add_common_options(command: click.Command) -> None:
+    command.params.extend(_common_options(command))
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _add_common_options(sub)
+
+
+def _defaults(group: click.Group, values: dict[str, Any]) -> dict[str, Any]:
+    """click default_map giving every command's matching parameter the global value."""
+    found: dict[str, Any] = {}
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            found[name] = _defaults(command, values)
+        else:
+            mine = {p.name for p in command.params}
+            found[name] = {key: value for key, value in values.items() if key in mine}
+    return found
 
 
 @click.group(cls=_Group)
 @click.version_option(package_name="s3purge")
-def main() -> None:
-    """Purge every CDN in front of an S3 bucket when its objects change."""
+@click.option(
+    "--config",
+    "config_path",
+    envvar="S3PURGE_CONFIG",
+    type=click.Path(dir_okay=False),
+    help=f"The config file for every command [env: S3PURGE_CONFIG; default: {DEFAULT_CONFIG}].",
+)
+@click.pass_context
+def main(ctx: click.Context, config_path: str | None) -> None:
+    """Purge every CDN in front of an S3 bucket when its objects change.
+
+    Exit status: 0 all done, 1 some purges failed, 2 usage, config or environment error.
+    """
+    values: dict[str, Any] = {}
+    if config_path:
+        values["config_path"] = config_path
+    if output.settings().region:
+        values["region"] = output.settings().region
+    ctx.default_map = _defaults(main, values)
+    _show_warnings()
+
+
+class _WarningLines(logging.Handler):
+    """s3purge's warnings (legacy conversion notes ...) as `warning:` lines on stderr, each once."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.seen: set[str] = set()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if message not in self.seen:
+            self.seen.add(message)
+            warn(message)
+
+
+def _show_warnings() -> None:
+    logger = logging.getLogger("s3purge")
+    for old in [h for h in logger.handlers if isinstance(h, _WarningLines)]:
+        logger.removeHandler(old)
+    logger.addHandler(_WarningLines())
+    if logger.level == logging.NOTSET or logger.level > logging.WARNING:
+        logger.setLevel(logging.WARNING)
+    logger.propagate = False  # else Python's last-resort handler prints each warning again
+
+
+def setup_logs(*, service: bool = False, debug: bool = False) -> None:
+    """JSON logs: a worker logs its work on stdout; a manual send only its problems, on stderr.
+
+    -v: one level more (each vendor call and receipt), -vv or --debug: plans too; -q: errors only.
+    """
+    current = output.settings()
+    logs.setup(debug, stream=None if service and not current.json else sys.stderr)
+    levels = [logging.INFO, logging.DEBUG] if service else [logging.WARNING, logging.INFO, logging.DEBUG]
+    level = levels[min(len(levels) - 1, current.verbose + (2 if debug else 0))]
+    if current.quiet:
+        level = logging.ERROR
+    logging.getLogger("s3purge").setLevel(level)
+    for handler in logging.getLogger("s3purge").handlers:
+        if isinstance(handler, _WarningLines):
+            handler.setLevel(logging.CRITICAL + 1)  # the JSON lines now carry the warnings
 
 
 @main.command()
@@ -58,78 +267,222 @@ def main() -> None:
 @CONFIG
 @DEBUG
 def worker(queue_url: str, wait_seconds: int, config_path: str, debug: bool) -> None:
-    """Consume S3 events from SQS until SIGTERM."""
+    """Consume S3 events from SQS until SIGTERM (JSON log lines on stdout)."""
     from s3purge.entry.worker import Worker
 
-    logs.setup(debug)
-    Worker(_pipeline(config_path), queue_url, wait_seconds=wait_seconds).run()
+    if not queue_url.startswith(("https://", "http://")):
+        raise output.Refused(
+            f"--queue-url {queue_url!r}: give the queue URL (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME)"
+        )
+    pipeline = _pipeline(config_path)
+    setup_logs(service=True, debug=debug)
+    stopwatch = output.Stopwatch()
+    Worker(pipeline, queue_url, wait_seconds=wait_seconds).run()
+    output.emit({"queue_url": queue_url, "seconds": stopwatch.seconds()})
 
 
 @main.command()
 @click.argument("keys", nargs=-1)
-@click.option("--event", "event_files", multiple=True, type=click.File(), help="Saved event JSON.")
+@click.option(
+    "--event", "event_files", multiple=True, help="Saved events: JSON, JSON Lines, `aws sqs receive-message` output."
+)
 @click.option("--removed", is_flag=True, help="Plan KEYS as deletions (default: created).")
 @CONFIG
-def plan(keys: tuple[str, ...], event_files: tuple[TextIO, ...], removed: bool, config_path: str) -> None:
+def plan(keys: tuple[str, ...], event_files: tuple[str, ...], removed: bool, config_path: str) -> None:
     """Show what changes would purge: batches and exact requests (secrets redacted).
 
-    KEYS are BUCKET/KEY, decoded (as stored in S3).
+    KEYS are BUCKET/KEY or s3://BUCKET/KEY, decoded (as stored in S3).
     """
-    loaded = config_module.load(config_path)
-    secrets.resolve(loaded.secrets(), dict.fromkeys(secrets.DEFAULT_FETCHERS, _placeholder))
-    changes = [
-        *_key_changes(keys, "removed" if removed else "created"),
-        *_event_changes(event_files),
-    ]
+    from s3purge.entry.inputs import read_changes
+
+    loaded = _placeholder_secrets(config_module.load(config_path))
+    given = list(key_changes(keys, "removed" if removed else "created"))
+    for change in given:
+        if not loaded.routes(change.bucket):
+            raise output.Refused(why_unrouted(change, loaded) or change.bucket)
+    show_plan(loaded, [*given, *read_changes(event_files)])
+
+
+def show_plan(loaded: config_module.Config, changes: list[Change], extra: dict[str, Any] | None = None) -> None:
+    """The plan as text (or the JSON document): skipped changes, escalations, batches, requests."""
     planned = make_plan(changes, loaded)
-    click.echo(f"{len(changes)} change(s) -> {len(planned.batches)} batch(es)")
-    for decision in planned.decisions:
-        click.echo(f"[{decision.cdn}] {decision.rule} rule: {decision.target.value} ({decision.reason})")
+    skipped = [(c, why) for c in changes if (why := why_unrouted(c, loaded)) is not None]
     precise = make_plan(changes, _without_escalation(loaded)) if planned.decisions else planned
-    for cdn, (paid, before) in _paid_paths(planned, precise, loaded).items():
-        click.echo(f"[{cdn}] paid paths: {paid} (a wildcard counts as one; {before} without escalation)")
-    for batch in planned.batches:
+    paid = _paid_paths(planned, precise, loaded)
+    doc = {
+        "changes": len(changes),
+        "skipped": [{**_change_doc(c), "reason": why} for c, why in skipped],
+        "decisions": [
+            {"cdn": d.cdn, "rule": d.rule, "kind": d.target.kind, "value": d.target.value, "reason": d.reason}
+            for d in planned.decisions
+        ],
+        "paid_paths": {cdn: {"escalated": a, "precise": b} for cdn, (a, b) in paid.items()},
+        "batches": [batch_doc(b, loaded.cdns[b.cdn].provider) for b in planned.batches],
+        **(extra or {}),
+    }
+    if output.settings().json:
+        output.emit(doc)
+        return
+    for change, why in skipped[:WARNINGS_SHOWN]:
+        warn(f"{change.bucket}/{change.key} ({change.source}): {why}")
+    if len(skipped) > WARNINGS_SHOWN:
+        warn(f"... and {len(skipped) - WARNINGS_SHOWN} more change(s) routed nowhere")
+    say(f"{len(changes)} change(s) -> {len(planned.batches)} batch(es)")
+    for decision in planned.decisions:
+        say(f"[{decision.cdn}] {decision.rule} rule: {decision.target.value} ({decision.reason})")
+    for cdn, (escalated, before) in paid.items():
+        say(f"[{cdn}] paid paths: {escalated} (a wildcard counts as one; {before} without escalation)")
+    show_batches(planned.batches, loaded)
+
+
+def show_batches(batches: list[Batch], loaded: config_module.Config) -> None:
+    for batch in batches:
         provider = loaded.cdns[batch.cdn].provider
-        click.echo(f"\n[{batch.cdn}] {batch.action} {len(batch.values)} {batch.kind}(s)")
+        say(f"\n[{batch.cdn}] {batch.action} {len(batch.values)} {batch.kind}(s)")
         for request in provider.requests(batch):
-            click.echo(render(request, provider))
+            say(render(request, provider))
 
 
 @main.command()
-@click.argument("event_files", nargs=-1, required=True, type=click.File())
+@click.argument("sources", nargs=-1, required=True)
 @click.option("--send", is_flag=True, help="Really purge (default: only show the plan).")
 @CONFIG
 @DEBUG
-@click.pass_context
-def replay(ctx: click.Context, event_files: tuple[TextIO, ...], send: bool, config_path: str, debug: bool) -> None:
-    """Run saved events (any envelope) through the pipeline again."""
+def replay(sources: tuple[str, ...], send: bool, config_path: str, debug: bool) -> None:
+    """Run saved events through the pipeline again.
+
+    SOURCES: files of events in any envelope (JSON, JSON Lines, `aws sqs receive-message`
+    output; - for stdin), or s3://BUCKET/PREFIX to purge every object listed there.
+    """
+    from s3purge.entry.inputs import read_changes
+
+    loaded = config_module.load(config_path)
+    changes = read_changes(sources)  # every input read (or refused, naming it) before anything is sent
     if not send:
-        ctx.invoke(plan, event_files=event_files, config_path=config_path)
-        click.echo("\ndry run: nothing sent (add --send to purge)")
+        show_plan(_placeholder_secrets(loaded), changes, {"dry_run": True})
+        note("\ndry run: nothing sent (add --send to purge)")
         return
-    logs.setup(debug, stream=sys.stderr)
-    report = _pipeline(config_path).run(list(_event_changes(event_files)), time.monotonic() + 300)
-    for outcome in report.outcomes:
+    secrets.resolve(loaded.secrets())
+    setup_logs(debug=debug)
+    planned = make_plan(changes, loaded)
+    outcomes = execute(planned.batches, loaded)
+    report = Report(changes=changes, outcomes=outcomes, routed=planned.routed)
+    sys.exit(report_outcomes(outcomes, extra={"changes": len(changes), "skipped": _skipped(report, loaded)}))
+
+
+def execute(batches: list[Batch], loaded: config_module.Config, label: str = "purging") -> list[Outcome]:
+    """Send batches with a progress bar: in slices so the bar moves, each slice all CDNs at once."""
+    from s3purge.execute import Executor
+
+    executor = Executor()
+    deadline = time.monotonic() + SEND_DEADLINE
+    slice_size = max(8, 4 * sum(loaded.cdns[c].limits.concurrency for c in {b.cdn for b in batches}))
+    outcomes: list[Outcome] = []
+    try:
+        with output.progress(sum(len(b.values) for b in batches), "item", label) as bar:
+            for start in range(0, len(batches), slice_size):
+                done = executor.run(batches[start : start + slice_size], loaded.cdns, deadline)
+                bar.update(sum(len(o.batch.values) for o in done))
+                outcomes += done
+    finally:
+        executor.close()
+    return outcomes
+
+
+def report_outcomes(outcomes: list[Outcome], extra: dict[str, Any] | None = None) -> int:
+    """Each batch's result and a summary (text, or the JSON document); the exit status."""
+    failed = [o for o in outcomes if not o.ok]
+    code = EXIT_FAILED if failed else EXIT_OK
+    summary = {
+        "batches": len(outcomes),
+        "items": sum(len(o.batch.values) for o in outcomes),
+        "ok": len(outcomes) - len(failed),
+        "failed": len(failed),
+    }
+    if output.settings().json:
+        output.emit({**(extra or {}), "outcomes": [outcome_doc(o) for o in outcomes], "summary": summary}, code)
+        return code
+    for outcome in outcomes:
         state = "ok" if outcome.ok else "FAILED"
-        click.echo(f"{state:6} {outcome.batch.cdn} {len(outcome.batch.values)} item(s) {outcome.detail}")
-    sys.exit(0 if report.ok else 1)
+        batch = outcome.batch
+        say(f"{state:6} {batch.cdn} {batch.action} {len(batch.values)} item(s) {outcome.detail}".rstrip())
+    note(
+        f"summary: {summary['items']} item(s) in {summary['batches']} batch(es): "
+        f"{summary['ok']} ok, {summary['failed']} failed"
+    )
+    return code
 
 
-@main.group(name="config")
+def outcome_doc(outcome: Outcome) -> dict[str, Any]:
+    batch = outcome.batch
+    return {
+        "cdn": batch.cdn,
+        "action": batch.action,
+        "kind": batch.kind,
+        "values": list(batch.values),
+        "sources": sorted(batch.sources),
+        "ok": outcome.ok,
+        "detail": outcome.detail,
+        "retryable": outcome.retryable,
+    }
+
+
+def batch_doc(batch: Batch, provider: Provider) -> dict[str, Any]:
+    return {
+        "cdn": batch.cdn,
+        "action": batch.action,
+        "kind": batch.kind,
+        "values": list(batch.values),
+        "sources": sorted(batch.sources),
+        "requests": [request_doc(r, provider) for r in provider.requests(batch)],
+    }
+
+
+def request_doc(request: httpx.Request, provider: Provider) -> dict[str, Any]:
+    headers = {k: ("***" if k.lower() in provider.secret_headers else v) for k, v in request.headers.items()}
+    body = request.content.decode("utf-8", "replace") if request.content else None
+    return {"method": request.method, "url": str(request.url), "headers": headers, "body": body}
+
+
+def _change_doc(change: Change) -> dict[str, Any]:
+    return {"source": change.source, "bucket": change.bucket, "key": change.key, "event": change.event}
+
+
+def _skipped(report: Report, loaded: config_module.Config) -> list[dict[str, Any]]:
+    found = [{**_change_doc(c), "reason": why} for c in report.changes if (why := why_unrouted(c, loaded))]
+    if not output.settings().json:
+        for item in found[:WARNINGS_SHOWN]:
+            warn(f"{item['bucket']}/{item['key']} ({item['source']}): {item['reason']}")
+    return found
+
+
+@main.group(name="config", cls=_Group)
 def config_group() -> None:
-    """Check configuration files."""
+    """Check and migrate configuration files."""
 
 
 @config_group.command()
-@click.argument("path", type=click.Path(dir_okay=False))
+@click.argument("config_path", metavar="[PATH]", required=False, type=click.Path(dir_okay=False))
 @click.option("--resolve", is_flag=True, help="Also fetch every referenced secret.")
-def check(path: str, resolve: bool) -> None:
-    """Validate a config file; exit 2 with every problem if it is wrong."""
+def check(config_path: str | None, resolve: bool) -> None:
+    """Validate a config file (default: the global --config); exit 2 with every problem if it is wrong."""
+    path = config_path or DEFAULT_CONFIG
     loaded = config_module.load(path)
     if resolve:
         secrets.resolve(loaded.secrets())
     routes = sum(len(r) for r in loaded.buckets.values())
-    click.echo(f"{path}: ok ({len(loaded.cdns)} CDN(s), {len(loaded.buckets)} bucket(s), {routes} route(s))")
+    if output.settings().json:
+        output.emit(
+            {
+                "path": path,
+                "cdns": {name: cdn.provider.vendor for name, cdn in loaded.cdns.items()},
+                "buckets": sorted(loaded.buckets),
+                "routes": routes,
+                "resolved": resolve,
+            }
+        )
+        return
+    say(f"{path}: ok ({len(loaded.cdns)} CDN(s), {len(loaded.buckets)} bucket(s), {routes} route(s))")
 
 
 @main.command()
@@ -137,7 +490,10 @@ def demo() -> None:
     """Run the local demo: moto S3 + SQS, a real Varnish, and the worker purging it."""
     from s3purge.demo.run import run
 
-    sys.exit(run())
+    with output.wrapped_text():
+        code = run()
+    output.emit({"messages": output.settings().messages}, code)
+    sys.exit(code)
 
 
 def render(request: httpx.Request, provider: Provider) -> str:
@@ -167,37 +523,51 @@ def _paid_paths(planned: Plan, precise: Plan, loaded: config_module.Config) -> d
     return {cdn: (paid, before) for cdn, (paid, before) in totals.items()}
 
 
-def _pipeline(config_path: str) -> Pipeline:
+def _pipeline(config_path: str) -> Any:
+    from s3purge.pipeline import Pipeline
+
     loaded = config_module.load(config_path)
     secrets.resolve(loaded.secrets())
     return Pipeline(loaded)
+
+
+def _placeholder_secrets(loaded: config_module.Config) -> config_module.Config:
+    """Secrets shown as *** in dry runs: nothing fetched, nothing revealed."""
+    secrets.resolve(loaded.secrets(), dict.fromkeys(secrets.DEFAULT_FETCHERS, _placeholder))
+    return loaded
 
 
 def _placeholder(secret: secrets.Secret) -> str:
     return "***"
 
 
-def _key_changes(keys: Iterable[str], event: EventKind) -> Iterable[Change]:
+def split_object(item: str) -> tuple[str, str]:
+    """BUCKET/KEY or s3://BUCKET/KEY -> (bucket, key); a usage error when either is missing."""
+    bucket, _, key = item.removeprefix("s3://").partition("/")
+    if not bucket or not key:
+        raise click.BadParameter(f"{item!r}: expected BUCKET/KEY or s3://BUCKET/KEY")
+    return bucket, key
+
+
+def key_changes(keys: Iterable[str], event: EventKind) -> Iterable[Change]:
     for n, item in enumerate(keys):
-        bucket, _, key = item.partition("/")
-        if not key:
-            raise click.BadParameter(f"{item!r}: expected BUCKET/KEY")
+        bucket, key = split_object(item)
         yield Change(bucket=bucket, key=key, event=event, source=f"arg{n}")
 
 
-def _event_changes(files: Iterable[TextIO]) -> Iterable[Change]:
-    for handle in files:
-        try:
-            doc = json.load(handle)
-        except ValueError as error:
-            raise click.BadParameter(f"{handle.name}: not JSON ({error})") from None
-        yield from changes_in(doc, Path(handle.name).name)
+def register(*adders: Callable[[click.Group, click.Group], None]) -> None:
+    for add in adders:
+        add(main, config_group)
 
 
-from s3purge.entry import cli_extra  # noqa: E402  (its commands use render() above)
+from s3purge.entry import cli_extra, cli_redrive  # noqa: E402  (their commands use what is above)
 
-cli_extra.register(main, config_group)
+register(cli_extra.register, cli_redrive.register)
 
 from s3purge.entry import cli_deploy  # noqa: E402
 
 cli_deploy.register(main)
+_add_common_options(main)
+for _name in TEXT_ONLY:
+    if _name in main.commands:
+        main.commands[_name].callback = output.text_in_json(main.commands[_name].callback)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import sys
-import time
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TextIO
 
 import click
 import yaml
@@ -13,11 +15,14 @@ import yaml
 from s3purge import config as config_module
 from s3purge import legacy, secrets
 from s3purge.config import Cdn, Config
-from s3purge.entry.cli import CONFIG  # cli imports this module after defining CONFIG
+from s3purge.entry import output
+from s3purge.entry.cli import CONFIG, batch_doc, setup_logs, split_object  # cli imports this module after these
+from s3purge.entry.output import note, say
 from s3purge.errors import ConfigError
 from s3purge.mapping import targets
-from s3purge.model import Action, Batch, Change, Target
+from s3purge.model import Action, Batch, Change, Target, TargetKind
 from s3purge.plan import plan_targets
+from s3purge.unrouted import why_unrouted
 
 ACTIONS = ("purge", "invalidate", "delete", "load")
 DEFAULT_ACTIONS: tuple[Action, ...] = ("purge", "invalidate")
@@ -33,37 +38,98 @@ def register(main: click.Group, config_group: click.Group) -> None:
 @click.command()
 @click.argument("urls", nargs=-1)
 @click.option("--cdn", "cdn_name", required=True, help="The CDN account (a name under cdns:, or a legacy vendor).")
-@click.option("--key", "keys", multiple=True, help="BUCKET/KEY (decoded), mapped through the config's routes.")
+@click.option(
+    "--key", "keys", multiple=True, help="BUCKET/KEY or s3://BUCKET/KEY (decoded), mapped through the routes."
+)
+@click.option("--tag", "tags", multiple=True, help="A cache tag (surrogate key) to purge.")
+@click.option("--prefix", "prefixes", multiple=True, help="A URL prefix to purge (https://host/dir/).")
+@click.option("--everything", is_flag=True, help="Purge everything the CDN caches (for this account/zone).")
+@click.option(
+    "--from-file",
+    "from_files",
+    multiple=True,
+    type=click.File(),
+    help="A file (- for stdin) of URLs and BUCKET/KEYs, one a line; # starts a comment.",
+)
 @click.option("--action", type=click.Choice(ACTIONS), help="Override the action (default: the route's, or purge).")
 @click.option("--send", is_flag=True, help="Really purge (default: only show the exact requests).")
 @CONFIG
 def purge(
-    *, urls: tuple[str, ...], cdn_name: str, keys: tuple[str, ...], action: Action | None, send: bool, config_path: str
+    *,
+    urls: tuple[str, ...],
+    cdn_name: str,
+    keys: tuple[str, ...],
+    tags: tuple[str, ...],
+    prefixes: tuple[str, ...],
+    everything: bool,
+    from_files: tuple[TextIO, ...],
+    action: Action | None,
+    send: bool,
+    config_path: str,
 ) -> None:
-    """Purge URLs, or S3 keys as the config maps them, on one CDN.
+    """Purge URLs, tags, prefixes, everything, or S3 keys as the config maps them, on one CDN.
 
     Without --send this prints the exact requests (secrets shown as ***): the way to
     check a CDN's credentials and routes by hand before purging anything.
     """
-    from s3purge.entry.cli import render
+    from s3purge.entry.cli import execute, report_outcomes, show_batches
 
-    if not urls and not keys:
-        raise click.UsageError("give URLs and/or --key BUCKET/KEY")
+    listed_urls, listed_keys = _from_files(from_files)
+    urls, keys = (*urls, *listed_urls), (*keys, *listed_keys)
+    if not (urls or keys or tags or prefixes or everything):
+        raise click.UsageError("give URLs, --key, --tag, --prefix, --everything or --from-file")
     loaded = config_module.load(config_path)
     cdn = _cdn(loaded, cdn_name)
-    wanted = [*_url_targets(cdn, urls, action), *_key_targets(loaded, cdn, keys, action)]
+    wanted = [
+        *_url_targets(cdn, urls, action),
+        *_key_targets(loaded, cdn, keys, action),
+        *_kind_targets(cdn, "tag", tags, action),
+        *_kind_targets(cdn, "prefix", [_prefix(p) for p in prefixes], action),
+        *_kind_targets(cdn, "everything", ["*"] if everything else [], action),
+    ]
     batches = _batches(loaded, cdn, wanted)
     if not send:
         secrets.resolve(cdn.provider.options.secrets(), dict.fromkeys(secrets.DEFAULT_FETCHERS, _placeholder))
-        click.echo(f"{sum(len(b.values) for b in batches)} target(s) -> {len(batches)} batch(es)")
-        for batch in batches:
-            click.echo(f"\n[{batch.cdn}] {batch.action} {len(batch.values)} {batch.kind}(s)")
-            for request in cdn.provider.requests(batch):
-                click.echo(render(request, cdn.provider))
-        click.echo("\ndry run: nothing sent (add --send to purge)")
+        if output.settings().json:
+            output.emit({"dry_run": True, "batches": [batch_doc(b, cdn.provider) for b in batches]})
+            return
+        say(f"{sum(len(b.values) for b in batches)} target(s) -> {len(batches)} batch(es)")
+        show_batches(batches, loaded)
+        note("\ndry run: nothing sent (add --send to purge)")
         return
     secrets.resolve(cdn.provider.options.secrets())
-    sys.exit(_send(cdn, batches))
+    setup_logs()
+    sys.exit(report_outcomes(execute(batches, loaded)))
+
+
+def _from_files(files: Iterable[TextIO]) -> tuple[list[str], list[str]]:
+    """URLs (http:// or https://) and BUCKET/KEYs listed one a line; blank lines and # comments skipped."""
+    urls: list[str] = []
+    keys: list[str] = []
+    for handle in files:
+        for line in handle:
+            item = line.strip()
+            if not item or item.startswith("#"):
+                continue
+            (urls if item.startswith(("http://", "https://")) else keys).append(item)
+    return urls, keys
+
+
+def _prefix(value: str) -> str:
+    if not value.startswith(("http://", "https://")):
+        raise click.BadParameter(f"{value!r}: give an absolute URL prefix (https://host/dir/)", param_hint="--prefix")
+    return value
+
+
+def _kind_targets(cdn: Cdn, kind: TargetKind, values: Iterable[str], action: Action | None) -> list[Target]:
+    found = []
+    for value in values:
+        can = cdn.provider.supports.get(kind, frozenset())
+        chosen = action or next((a for a in DEFAULT_ACTIONS if a in can), None)
+        if chosen is None:
+            raise click.UsageError(f"{cdn.name}: vendor {cdn.provider.vendor!r} cannot purge by {kind}")
+        found.append(Target(cdn.name, chosen, kind, value))
+    return found
 
 
 def _cdn(loaded: Config, name: str) -> Cdn:
@@ -96,13 +162,12 @@ def _default_action(cdn: Cdn) -> Action:
 def _key_targets(loaded: Config, cdn: Cdn, keys: Iterable[str], action: Action | None) -> list[Target]:
     found: list[Target] = []
     for n, item in enumerate(keys):
-        bucket, _, key = item.partition("/")
-        if not bucket or not key:
-            raise click.BadParameter(f"{item!r}: expected BUCKET/KEY", param_hint="--key")
+        bucket, key = split_object(item)
         change = Change(bucket, key, "created", source=f"key{n}", cdns=frozenset({cdn.name}))
         mapped = list(targets(change, loaded))
         if not mapped:
-            raise click.BadParameter(f"{item!r}: no route of bucket {bucket!r} sends this key to {cdn.name}")
+            why = why_unrouted(change, loaded) or f"no route of bucket {bucket!r} sends this key to {cdn.name}"
+            raise click.BadParameter(f"{item!r}: {why}", param_hint="--key")
         found.extend(Target(t.cdn, action or t.action, t.kind, t.value) for t in mapped)
     return found
 
@@ -115,22 +180,6 @@ def _batches(loaded: Config, cdn: Cdn, wanted: list[Target]) -> list[Batch]:
                 f"{cdn.name}: vendor {cdn.provider.vendor!r} cannot {target.action} by {target.kind}"
             )
     return plan_targets(wanted, loaded).batches
-
-
-def _send(cdn: Cdn, batches: list[Batch]) -> int:
-    from s3purge.execute import Executor
-
-    executor = Executor()
-    try:
-        outcomes = executor.run(batches, {cdn.name: cdn}, time.monotonic() + 300)
-    finally:
-        executor.close()
-    for outcome in outcomes:
-        state = "ok" if outcome.ok else "FAILED"
-        click.echo(
-            f"{state:6} {outcome.batch.cdn} {outcome.batch.action} {len(outcome.batch.values)} item(s) {outcome.detail}"
-        )
-    return 0 if all(o.ok for o in outcomes) else 1
 
 
 def _placeholder(secret: secrets.Secret) -> str:
@@ -146,22 +195,34 @@ def migrate(old: str, new: str, force: bool) -> None:
 
     Secrets are copied exactly as written, never resolved. NEW may be - for stdout.
     """
-    config_module.load(old)  # every problem at the legacy file's lines; notes are logged as warnings
+    config_module.load(old)  # every problem at the legacy file's lines; notes are shown as warnings
     raw = yaml.safe_load(Path(old).read_text(encoding="utf-8"))
     if not legacy.is_legacy(raw):
         raise ConfigError(f"{old}: already in the s3purge format (no top-level {legacy.DOMAINS})")
     converted = legacy.convert(raw)
-    notes = [f"{legacy.dotted(at)}: {note}" for at, note in converted.notes]
+    notes = [f"{legacy.dotted(at)}: {text}" for at, text in converted.notes]
     text = legacy.dump(converted.document, notes)
     config_module.parse(text, new)  # what we write must load
+    counts = {"cdns": len(converted.document["cdns"]), "buckets": len(converted.document["buckets"])}
     if new == "-":
-        click.echo(text, nl=False)
+        if output.settings().json:
+            output.emit({"path": "-", "config": text, "notes": notes, **counts})
+        else:
+            click.echo(text, nl=False)
         return
-    target = Path(new)
+    _write_like(Path(new), text, Path(old), force)
+    output.emit({"path": new, "notes": notes, **counts})
+    note(f"{new}: written ({counts['cdns']} CDN(s), {counts['buckets']} bucket(s))")
+
+
+def _write_like(target: Path, text: str, source: Path, force: bool) -> None:
+    """Write `text` with the source's permissions: plain-text secrets in a 0600 file stay 0600."""
+    if not target.parent.is_dir():
+        raise ConfigError(f"{target}: directory {target.parent} does not exist")
     if target.exists() and not force:
-        raise click.UsageError(f"{new} exists (add --force to overwrite)")
-    target.write_text(text, encoding="utf-8")
-    click.echo(
-        f"{new}: written ({len(converted.document['cdns'])} CDN(s), {len(converted.document['buckets'])} bucket(s))",
-        err=True,
-    )
+        raise click.UsageError(f"{target} exists (add --force to overwrite)")
+    mode = stat.S_IMODE(source.stat().st_mode)
+    descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    os.fchmod(descriptor, mode)  # an existing file (--force) keeps no wider mode than the source
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write(text)

@@ -17,6 +17,7 @@ import time
 from types import FrameType
 from typing import TYPE_CHECKING
 
+from s3purge import metrics
 from s3purge.entry import sqs
 from s3purge.events import read_message
 from s3purge.pipeline import Pipeline
@@ -56,6 +57,7 @@ class Worker:
             "Attributes"
         ]
         self.visibility = int(attributes.get("VisibilityTimeout", "30"))
+        metrics.watch()
 
     def run(self) -> None:
         """Poll until stopped (by SIGTERM/SIGINT when run in the main thread, or `stop()`)."""
@@ -82,7 +84,7 @@ class Worker:
             QueueUrl=self.queue_url,
             MaxNumberOfMessages=self.max_messages,
             WaitTimeSeconds=self.wait_seconds,
-            AttributeNames=["ApproximateReceiveCount"],
+            AttributeNames=["ApproximateReceiveCount", "SentTimestamp"],
         ).get("Messages", [])
         if not received:
             return 0
@@ -95,7 +97,8 @@ class Worker:
 
     def handle(self, received: list[MessageTypeDef], deadline: float) -> None:
         messages = [read_message(m.get("Body"), m["MessageId"]) for m in received]
-        _, settlement = self.pipeline.run_messages(messages, deadline)
+        report, settlement = self.pipeline.run_messages(messages, deadline)
+        metrics.publish(report, self.pipeline.config, received)
         handles = {m["MessageId"]: m["ReceiptHandle"] for m in received}
         unsent = sqs.send_retries(self.client, self.queue_url, settlement.retry)
         done = [i for i in [*settlement.ack, *settlement.retry] if i not in unsent]

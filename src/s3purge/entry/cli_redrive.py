@@ -1,0 +1,153 @@
+"""`s3purge redrive`: the dead-letter queue back to its source queue or through the pipeline."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+import click
+
+from s3purge import config as config_module
+from s3purge import secrets
+from s3purge.entry import output
+from s3purge.entry.cli import CONFIG, SEND_DEADLINE, setup_logs
+from s3purge.entry.output import EXIT_FAILED, EXIT_OK, note, say
+from s3purge.events import Message
+from s3purge.pipeline import Settlement
+from s3purge.redrive import Filters, Item, Redrive, parse_age
+
+
+def register(main: click.Group, config_group: click.Group) -> None:
+    main.add_command(redrive)
+
+
+def _age(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+    try:
+        return None if value is None else parse_age(value)
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
+
+
+@click.command()
+@click.option("--dlq-url", required=True, help="The dead-letter queue's URL.")
+@click.option(
+    "--to",
+    "to",
+    type=click.Choice(["queue", "pipeline"]),
+    default="queue",
+    show_default=True,
+    help="queue: back to the source queue; pipeline: purge right here.",
+)
+@click.option("--to-queue", help="Send to this queue (default: the DLQ's one source queue).")
+@click.option("--bucket", "buckets", multiple=True, help="Only messages with changes in this bucket (repeatable).")
+@click.option("--cdn", "cdns", multiple=True, help="Only messages that still owe this CDN a purge (repeatable).")
+@click.option("--older-than", callback=_age, help="Only messages first sent longer ago than this (30s, 15m, 2h, 1d).")
+@click.option("--newer-than", callback=_age, help="Only messages first sent less long ago than this.")
+@click.option("--max-messages", type=click.IntRange(1), help="Look at no more than this many messages.")
+@click.option("--wait-seconds", default=2, show_default=True, type=click.IntRange(0, 20), help="Long-poll wait.")
+@click.option("--send", is_flag=True, help="Really redrive (default: only list what would be redriven).")
+@CONFIG
+def redrive(
+    *,
+    dlq_url: str,
+    to: str,
+    to_queue: str | None,
+    buckets: tuple[str, ...],
+    cdns: tuple[str, ...],
+    older_than: float | None,
+    newer_than: float | None,
+    max_messages: int | None,
+    wait_seconds: int,
+    send: bool,
+    config_path: str,
+) -> None:
+    """Send the dead-letter queue's messages back after an outage (dry run unless --send).
+
+    Exit status 1 when a message failed again (it stays in the dead-letter queue).
+    """
+    from s3purge.entry.sqs import sqs_client
+
+    loaded = config_module.load(config_path)
+    unknown = sorted(set(cdns) - set(loaded.cdns))
+    if unknown:
+        raise click.BadParameter(f"{', '.join(unknown)}: not a CDN of {loaded.path}", param_hint="--cdn")
+    filters = Filters(frozenset(buckets), frozenset(cdns), older_than, newer_than)
+    job = Redrive(sqs_client(), dlq_url, loaded, filters, wait_seconds=wait_seconds)
+    try:
+        target = (to_queue or job.source_queue()) if to == "queue" else None
+        job.scan(max_messages)
+        if send and to == "queue" and target is not None:
+            job.to_queue(target)
+        elif send:
+            job.through_pipeline(_runner(loaded))
+    finally:
+        job.release()
+    code = EXIT_FAILED if send and any(item.result == "kept" for item in job.selected()) else EXIT_OK
+    _report(job, to, target, send, code)
+    sys.exit(code)
+
+
+def _runner(loaded: config_module.Config) -> Any:
+    from s3purge.pipeline import Pipeline
+
+    secrets.resolve(loaded.secrets())
+    setup_logs()
+    pipeline = Pipeline(loaded)
+
+    def run(messages: list[Message]) -> Settlement:
+        with output.progress(len(messages), "message", "redriving") as bar:
+            _, settlement = pipeline.run_messages(messages, time.monotonic() + SEND_DEADLINE)
+            bar.update(len(messages))
+        pipeline.executor.close()
+        return settlement
+
+    return run
+
+
+def _report(job: Redrive, to: str, target: str | None, send: bool, code: int) -> None:
+    selected = job.selected()
+    summary = {
+        "examined": len(job.items),
+        "selected": len(selected),
+        **{state: sum(i.result == state for i in selected) for state in ("moved", "purged", "narrowed", "kept")},
+    }
+    if output.settings().json:
+        doc = {
+            "dlq_url": job.dlq_url,
+            "to": to,
+            "target": target,
+            "dry_run": not send,
+            "messages": [_item_doc(item) for item in job.items],
+            "summary": summary,
+        }
+        output.emit(doc, code)
+        return
+    for item in job.items:
+        state = item.result if send and item.skipped is None else ("skip" if item.skipped else "would")
+        why = item.skipped or item.reason
+        age = f"{item.age:.0f}s old" if item.age is not None else "age unknown"
+        say(f"{state:8} {item.id} ({age}; {', '.join(sorted(item.cdns)) or '-'}) {', '.join(item.objects[:3])}")
+        if why:
+            say(f"         {why}")
+    where = f"the source queue {target}" if to == "queue" else "the pipeline"
+    if not send:
+        note(f"\ndry run: {len(selected)} of {len(job.items)} message(s) would go to {where} (add --send)")
+        return
+    note(
+        f"summary: {len(selected)} of {len(job.items)} message(s) to {where}: "
+        + ", ".join(f"{n} {state}" for state, n in summary.items() if state not in ("examined", "selected"))
+    )
+
+
+def _item_doc(item: Item) -> dict[str, Any]:
+    return {
+        "id": item.id,
+        "age_seconds": item.age,
+        "objects": item.objects,
+        "cdns": sorted(item.cdns),
+        "selected": item.skipped is None,
+        "skipped": item.skipped,
+        "result": item.result,
+        "reason": item.reason or None,
+    }
