@@ -4,7 +4,7 @@ After each Lambda invocation and each worker batch, `publish()` writes, on the "
 logger (JSON lines on stdout, which CloudWatch Logs reads):
   - one CloudWatch Embedded Metric Format line per CDN (namespace "s3purge", dimensions
     Service and CDN): Changes, PurgeItems, Calls, Retries, Throttled (HTTP 429 answers),
-    CallErrors4xx / CallErrors5xx / CallErrorsNetwork (failed attempts by reason class),
+    CallErrors4xx (but 429) / CallErrors5xx / CallErrorsNetwork (failed attempts by reason class),
     Failures (batches that failed in the end), TimeToFresh (when verification reports it);
   - one line for the service: OldestMessageAge (SQS SentTimestamp), Skipped, BadMessages;
   - a "purge receipt" per accepted batch: the vendor's purge id with the changes it covers;
@@ -64,7 +64,7 @@ class _CallCounter(logging.Handler):
         counts["Retries"] += int(fields.get("attempt") or 1) > 1
         status = fields.get("status")
         counts["Throttled"] += status == 429
-        if fields.get("result") == "failed":
+        if fields.get("result") == "failed" and status != 429:  # a 429 counts as Throttled only
             counts[_error_class(status)] += 1
 
     def drain(self) -> dict[str, Counter[str]]:

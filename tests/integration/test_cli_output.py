@@ -1,0 +1,306 @@
+"""CLI conventions as a script sees them: JSON documents, exit codes, one-line errors, global options."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+from click.testing import CliRunner, Result
+
+from s3purge.demo.bed import Moto, free_port
+from s3purge.entry.cli import main
+from tests.conftest import serving
+from tests.integration.test_cli_purge import HOST, SAMPLE, TOKEN, Cache, http_config
+
+SCHEMA = json.loads((Path(__file__).parents[2] / "docs" / "json-output.schema.json").read_text())
+
+
+def run(*args: str, env: dict[str, str] | None = None, stdin: str | None = None) -> Result:
+    return CliRunner().invoke(main, list(args), env=env, input=stdin, catch_exceptions=False)
+
+
+def document(result: Result) -> dict[str, Any]:
+    """The one JSON document on stdout, valid against docs/json-output.schema.json."""
+    doc: dict[str, Any] = json.loads(result.stdout)
+    jsonschema.validate(doc, SCHEMA)
+    assert doc["exit_code"] == result.exit_code
+    return doc
+
+
+def test_plan_json_names_batches_requests_and_unrouted_keys(tmp_path: Path) -> None:
+    path = http_config(tmp_path, "http://127.0.0.1:9")
+
+    result = run(
+        "--output", "json", "--config", str(path), "plan", "site/public/a b.html", "s3://site/private/x",
+        env={"PURGE_TOKEN": TOKEN},
+    )  # fmt: skip
+
+    doc = document(result)
+    assert doc["command"] == "plan" and doc["ok"] is True
+    (batch,) = doc["batches"]
+    assert batch["values"] == [f"https://{HOST}/a%20b.html"]
+    assert batch["requests"][0]["headers"]["x-purge-token"] == "***"
+    assert doc["skipped"] == [
+        {
+            "source": "arg1",
+            "bucket": "site",
+            "key": "private/x",
+            "event": "created",
+            "reason": "created key 'private/x' matches no route of bucket 'site' (edge: prefix 'public/')",
+        }
+    ]
+    assert TOKEN not in result.stdout
+
+
+def test_plan_text_warns_about_unrouted_keys_and_refuses_unknown_buckets(tmp_path: Path) -> None:
+    path = http_config(tmp_path, "http://127.0.0.1:9")
+
+    unrouted = run("plan", "--config", str(path), "site/private/x")
+    unknown = run("plan", "--config", str(path), "s3://typo/public/a.html")
+
+    assert unrouted.exit_code == 0
+    assert "warning: site/private/x (arg0): created key 'private/x' matches no route" in unrouted.stderr
+    assert unknown.exit_code == 2
+    assert unknown.stderr == "error: no route for bucket 'typo'; configured: site\n"
+
+
+def test_global_config_and_the_environment_variable_choose_the_file(tmp_path: Path) -> None:
+    path = http_config(tmp_path, "http://127.0.0.1:9")
+
+    from_env = run("--output", "json", "config", "check", env={"S3PURGE_CONFIG": str(path)})
+    default = run("--output", "json", "config", "check", env={"S3PURGE_CONFIG": None})  # type: ignore[dict-item]
+    global_option = run("--config", str(path), "plan", "site/public/a.html", "--output", "json")
+
+    assert document(from_env)["path"] == str(path)
+    assert document(from_env)["cdns"] == {"edge": "http"}
+    assert global_option.exit_code == 0 and document(global_option)["batches"]
+    assert default.exit_code == 2
+    assert document(default)["error"].startswith("multicdn.config.yml: cannot read config file")
+
+
+def test_purge_tag_prefix_everything_and_from_file_in_one_dry_run(tmp_path: Path) -> None:
+    config = tmp_path / "cloudflare.yml"
+    config.write_text(
+        f"cdns:\n  f: {{vendor: cloudflare, zone_id: '{'0' * 32}', api_token: tok}}\n"
+        "buckets:\n  site:\n    - {cdn: f, hosts: [www.example.test]}\n"
+    )
+    listed = tmp_path / "list.txt"
+    listed.write_text("# what changed\nhttps://www.example.test/a.css\n\ns3://site/b.js\n")
+
+    result = run(
+        "purge", "--config", str(config), "--cdn", "f", "--tag", "product-7", "--prefix", "https://www.example.test/img/",
+        "--from-file", str(listed), "--output", "json",
+    )  # fmt: skip
+    everything = run("purge", "--config", str(config), "--cdn", "f", "--everything", "--output", "json")
+
+    doc = document(result)
+    kinds = {b["kind"]: b["values"] for b in doc["batches"]}
+    assert kinds == {
+        "tag": ["product-7"],
+        "prefix": ["https://www.example.test/img/"],
+        "url": ["https://www.example.test/a.css", "https://www.example.test/b.js"],
+    }
+    assert doc["dry_run"] is True
+    (batch,) = document(everything)["batches"]
+    assert batch["kind"] == "everything"
+    assert json.loads(batch["requests"][0]["body"]) == {"purge_everything": True}
+    assert batch["requests"][0]["headers"]["authorization"] == "***"
+
+
+def test_purge_send_json_outcomes_summary_and_exit_status(tmp_path: Path) -> None:
+    with serving(Cache()) as cache:
+        path = http_config(tmp_path, cache.url)
+        ok = run("purge", "--config", str(path), "--cdn", "edge", "--send", "--output", "json",
+                 "--key", "site/public/x.html", env={"PURGE_TOKEN": TOKEN})  # fmt: skip
+        refused = run("purge", "--config", str(path), "--cdn", "edge", "--send", "--output", "json",
+                      "--key", "site/public/x.html", env={"PURGE_TOKEN": "wrong"})  # fmt: skip
+
+    assert ok.exit_code == 0
+    assert document(ok)["summary"] == {"batches": 1, "items": 1, "ok": 1, "failed": 0}
+    assert refused.exit_code == 1
+    (outcome,) = document(refused)["outcomes"]
+    assert outcome["ok"] is False and "HTTP 403" in outcome["detail"]
+    assert "wrong" not in refused.stdout + refused.stderr
+
+
+def test_purge_send_text_prints_a_summary_unless_quiet(tmp_path: Path) -> None:
+    with serving(Cache()) as cache:
+        path = http_config(tmp_path, cache.url)
+        args = ["purge", "--config", str(path), "--cdn", "edge", "--send", "--key", "site/public/x.html"]
+        loud = run(*args, env={"PURGE_TOKEN": TOKEN})
+        quiet = run(*args, "-q", env={"PURGE_TOKEN": TOKEN})
+
+    assert "summary: 1 item(s) in 1 batch(es): 1 ok, 0 failed" in loud.stderr
+    assert quiet.stderr == ""
+    assert quiet.stdout.startswith("ok ")
+
+
+def test_migrate_keeps_the_source_mode_and_explains_a_missing_directory(tmp_path: Path) -> None:
+    source = tmp_path / "legacy.yml"
+    source.write_text(SAMPLE.read_text())
+    source.chmod(0o600)
+
+    written = run("config", "migrate", str(source), str(tmp_path / "new.yml"))
+    missing = run("config", "migrate", str(source), str(tmp_path / "no" / "such" / "new.yml"))
+
+    assert written.exit_code == 0, written.output
+    assert stat.S_IMODE((tmp_path / "new.yml").stat().st_mode) == 0o600
+    assert missing.exit_code == 2
+    assert (
+        missing.stderr.splitlines()[-1]
+        == f"error: {tmp_path}/no/such/new.yml: directory {tmp_path}/no/such does not exist"
+    )
+    assert "Traceback" not in missing.output
+
+
+def test_legacy_notes_are_warnings_shown_once(tmp_path: Path) -> None:
+    source = tmp_path / "legacy.yml"
+    source.write_text(SAMPLE.read_text())
+
+    result = run("--config", str(source), "plan", "-q")
+    shown = run("--config", str(source), "plan")
+
+    assert result.stderr == ""
+    notes = [line for line in shown.stderr.splitlines() if line]
+    assert notes, "the sample legacy config has conversion notes"
+    assert all(line.startswith("warning: ") for line in notes)
+    assert len(notes) == len(set(notes))
+
+
+def test_replay_errors_name_the_file_and_line(tmp_path: Path) -> None:
+    path = http_config(tmp_path, "http://127.0.0.1:9")
+    events = tmp_path / "events.jsonl"
+    events.write_text(json.dumps(s3_event("site", "public/a.html")) + "\n" + '{"Records": [{"s3": {}}]}\n')
+
+    result = run("replay", "--config", str(path), str(events))
+
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"error: {events}:2: ")
+    assert "Records[0]" in result.stderr
+
+
+def test_replay_reads_receive_message_output_and_json_lines(tmp_path: Path) -> None:
+    path = http_config(tmp_path, "http://127.0.0.1:9")
+    received = tmp_path / "received.json"
+    received.write_text(
+        json.dumps(
+            {
+                "Messages": [
+                    {"MessageId": "m-1", "ReceiptHandle": "r", "Body": json.dumps(s3_event("site", "public/a.html"))}
+                ]
+            }
+        )
+    )
+    lines = tmp_path / "more.jsonl"
+    lines.write_text(
+        json.dumps(s3_event("site", "public/b+c.html")) + "\n\n" + json.dumps(s3_event("site", "public/d.html")) + "\n"
+    )
+
+    result = run("replay", "--config", str(path), str(received), str(lines), "--output", "json")
+
+    doc = document(result)
+    assert doc["dry_run"] is True and doc["changes"] == 3
+    sent = {value: batch["sources"] for batch in doc["batches"] for value in batch["values"]}
+    assert sorted(sent) == [f"https://{HOST}/{name}" for name in ("a.html", "b%20c.html", "d.html")]
+    assert sent[f"https://{HOST}/a.html"] == ["m-1"]
+
+
+def test_replay_an_s3_listing_purges_every_object_under_the_prefix(tmp_path: Path, boto: Any) -> None:
+    boto.s3.create_bucket(Bucket="site")
+    for key in ("public/a.html", "public/dir/b c.css", "other/x"):
+        boto.s3.put_object(Bucket="site", Key=key, Body=b"x")
+    with serving(Cache()) as cache:
+        path = http_config(tmp_path, cache.url)
+        result = run("replay", "--config", str(path), "s3://site/public/", "--send", env={"PURGE_TOKEN": TOKEN})
+
+    assert result.exit_code == 0, result.output
+    assert sorted(r.path for r in cache.requests) == ["/a.html", "/dir/b%20c.css"]
+
+
+def test_worker_refuses_a_bad_url_a_missing_queue_an_unreachable_endpoint(
+    tmp_path: Path, aws: Moto, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PURGE_TOKEN", TOKEN)
+    path = http_config(tmp_path, "http://127.0.0.1:9")
+    base = ["worker", "--config", str(path), "--queue-url"]
+
+    bad_url = run(*base, "my-queue")
+    missing = run(*base, f"{aws.url}/123456789012/no-such-queue")
+    unreachable = run(
+        *base, f"http://127.0.0.1:{free_port()}/123456789012/q",
+        env={"AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}", "AWS_MAX_ATTEMPTS": "1"},
+    )  # fmt: skip
+
+    for result in (bad_url, missing, unreachable):
+        assert result.exit_code == 2
+        assert len(result.stderr.splitlines()) == 1, result.stderr
+        assert result.stderr.startswith("error: ")
+    assert "my-queue" in bad_url.stderr
+    assert "the queue does not exist" in missing.stderr
+    assert "Could not connect to the endpoint URL" in unreachable.stderr
+
+
+def test_no_credentials_is_one_line(tmp_path: Path) -> None:
+    # A fresh process: boto3's default session caches the credentials it found once.
+    path = http_config(tmp_path, "http://127.0.0.1:9")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env |= {"AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"), "AWS_CONFIG_FILE": str(tmp_path / "none"),
+            "AWS_EC2_METADATA_DISABLED": "true", "AWS_DEFAULT_REGION": "us-east-1", "PURGE_TOKEN": TOKEN}  # fmt: skip
+
+    result = subprocess.run(
+        [sys.executable, "-m", "s3purge", "--config", str(path), "worker", "--queue-url",
+         "https://sqs.us-east-1.amazonaws.com/123456789012/q"],
+        capture_output=True, text=True, env=env, timeout=60, check=False,
+    )  # fmt: skip
+
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: AWS: no credentials found")
+    assert len(result.stderr.splitlines()) == 1
+
+
+def test_a_missing_profile_is_one_line_and_the_environment_is_restored(tmp_path: Path, aws: Moto) -> None:
+    path = http_config(tmp_path, "http://127.0.0.1:9")
+
+    result = run(
+        "--profile", "nosuch", "worker", "--config", str(path), "--queue-url", f"{aws.url}/1/q",
+        env={"PURGE_TOKEN": TOKEN},
+    )  # fmt: skip
+
+    assert result.exit_code == 2
+    assert result.stderr == "error: AWS: The config profile (nosuch) could not be found\n"
+    assert "AWS_PROFILE" not in os.environ
+
+
+def test_the_lambda_handler_imports_neither_the_cli_nor_the_progress_library() -> None:
+    # (httpx imports click when it is installed, for its own CLI: the Lambda zip leaves click out)
+    code = (
+        "import sys, s3purge.entry.aws_lambda, s3purge.metrics\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'tqdm' or m.startswith('s3purge.entry.cli')))"
+    )
+    found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+
+    assert found.strip() == "[]"
+
+
+def s3_event(bucket: str, key: str) -> dict[str, Any]:
+    return {
+        "Records": [
+            {
+                "eventSource": "aws:s3",
+                "eventName": "ObjectCreated:Put",
+                "s3": {"bucket": {"name": bucket}, "object": {"key": key.replace(" ", "+")}},
+            }
+        ]
+    }
+
+
+@pytest.fixture(autouse=True)
+def _no_profile_leak() -> None:
+    assert "AWS_PROFILE" not in os.environ
