@@ -118,7 +118,7 @@ def _report(job: Redrive, to: str, target: str | None, send: bool, code: int) ->
             "to": to,
             "target": target,
             "dry_run": not send,
-            "messages": [_item_doc(item) for item in job.items],
+            "dead_letters": [_item_doc(item) for item in job.items],
             "summary": summary,
         }
         output.emit(doc, code)

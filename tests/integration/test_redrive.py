@@ -1,0 +1,149 @@
+"""`s3purge redrive` on the moto server: dry run, back to the source queue, through the pipeline, filters."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from s3purge.entry.cli import main
+from tests.conftest import serving
+from tests.emulators.base import Emulator, Recorded, Reply
+from tests.fixtures import s3_event
+from tests.integration.test_cli_output import document
+
+CONFIG = """\
+cdns:
+  edge: {{vendor: http, endpoints: ["{edge}"], max_attempts: 1}}
+  other: {{vendor: http, endpoints: ["{other}"], max_attempts: 1}}
+buckets:
+  site:
+    - {{cdn: edge, hosts: [www.example.test]}}
+  assets:
+    - {{cdn: other, hosts: [cdn.example.test]}}
+"""
+
+
+class Refuses(Emulator):
+    """Accepts every purge except of /still-down*, as a vendor half back from an outage."""
+
+    def answer(self, request: Recorded) -> Reply:
+        return Reply(503) if request.path.startswith("/still-down") else Reply(200)
+
+
+@pytest.fixture
+def queues(boto: Any) -> tuple[str, str]:
+    dlq = boto.sqs.create_queue(QueueName="events-dlq")["QueueUrl"]
+    arn = boto.sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    policy = json.dumps({"deadLetterTargetArn": arn, "maxReceiveCount": 3})
+    source = boto.sqs.create_queue(QueueName="events", Attributes={"RedrivePolicy": policy})["QueueUrl"]
+    return source, dlq
+
+
+def dead_letters(boto: Any, dlq: str, *keys: tuple[str, str]) -> None:
+    for bucket, key in keys:
+        boto.sqs.send_message(QueueUrl=dlq, MessageBody=json.dumps(s3_event(key, bucket=bucket)))
+
+
+def bodies(boto: Any, url: str) -> list[str]:
+    """Every key waiting in the queue (received once, then handed back)."""
+    found = boto.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
+    for message in found:
+        boto.sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0)
+    return sorted(_key(json.loads(m["Body"])) for m in found)
+
+
+def _key(body: dict[str, Any]) -> str:
+    if "s3purge" in body:
+        return "retry:" + ",".join(c["key"] for c in body["s3purge"]["changes"])
+    return str(body["Records"][0]["s3"]["object"]["key"])
+
+
+def redrive(config: Path, dlq: str, *args: str) -> Result:
+    return CliRunner().invoke(
+        main,
+        ["redrive", "--config", str(config), "--dlq-url", dlq, "--wait-seconds", "0", *args],
+        catch_exceptions=False,
+    )
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    path = tmp_path / "config.yml"
+    path.write_text(CONFIG.format(edge="http://127.0.0.1:9", other="http://127.0.0.1:9"))
+    return path
+
+
+def test_a_dry_run_lists_and_leaves_every_message(boto: Any, queues: tuple[str, str], config: Path) -> None:
+    source, dlq = queues
+    dead_letters(boto, dlq, ("site", "a.html"), ("assets", "b.css"))
+
+    result = redrive(config, dlq, "--output", "json")
+
+    doc = document(result)
+    assert result.exit_code == 0 and doc["dry_run"] is True and doc["target"] == source
+    assert sorted(m["objects"][0] for m in doc["dead_letters"] if m["selected"]) == ["assets/b.css", "site/a.html"]
+    assert bodies(boto, dlq) == ["a.html", "b.css"] and bodies(boto, source) == []
+
+
+def test_send_moves_the_selected_messages_back_to_the_source_queue(
+    boto: Any, queues: tuple[str, str], config: Path
+) -> None:
+    source, dlq = queues
+    dead_letters(boto, dlq, ("site", "a.html"), ("assets", "b.css"), ("site", "c.html"))
+
+    result = redrive(config, dlq, "--bucket", "site", "--send")
+
+    assert result.exit_code == 0, result.output
+    assert bodies(boto, source) == ["a.html", "c.html"]
+    assert bodies(boto, dlq) == ["b.css"]
+    assert "summary: 2 of 3 message(s)" in result.stderr
+
+
+def test_through_the_pipeline_a_message_failing_again_stays_in_the_dlq(
+    boto: Any, queues: tuple[str, str], tmp_path: Path
+) -> None:
+    _, dlq = queues
+    dead_letters(boto, dlq, ("site", "fine.html"), ("site", "still-down.html"), ("assets", "x.css"))
+    with serving(Refuses()) as edge, serving(Refuses()) as other:
+        config = tmp_path / "live.yml"
+        config.write_text(CONFIG.format(edge=edge.url, other=other.url))
+        result = redrive(config, dlq, "--to", "pipeline", "--cdn", "edge", "--send", "--output", "json")
+
+    doc = document(result)
+    assert result.exit_code == 1
+    assert sorted(r.path for r in edge.requests) == ["/fine.html", "/still-down.html"]
+    assert other.requests == []  # --cdn edge: the assets message is not touched
+    assert doc["summary"] | {} == {
+        "examined": 3, "selected": 2, "moved": 0, "purged": 1, "narrowed": 0, "kept": 1
+    }  # fmt: skip
+    (kept,) = [m for m in doc["dead_letters"] if m["result"] == "kept" and m["selected"]]
+    assert kept["objects"] == ["site/still-down.html"] and "HTTP 503" in kept["reason"]
+    assert bodies(boto, dlq) == ["still-down.html", "x.css"]
+
+
+def test_age_filters_select_by_when_the_message_was_first_sent(
+    boto: Any, queues: tuple[str, str], config: Path
+) -> None:
+    _, dlq = queues
+    dead_letters(boto, dlq, ("site", "a.html"))
+
+    old_only = document(redrive(config, dlq, "--older-than", "1h", "--output", "json"))
+    recent = document(redrive(config, dlq, "--newer-than", "1h", "--output", "json"))
+    bad = redrive(config, dlq, "--older-than", "soon")
+
+    assert [m["skipped"] for m in old_only["dead_letters"]] == ["newer than 3600s"]
+    assert [m["selected"] for m in recent["dead_letters"]] == [True]
+    assert bad.exit_code == 2 and "expected a duration" in bad.output
+
+
+def test_no_single_source_queue_asks_for_one(boto: Any, config: Path) -> None:
+    lonely = boto.sqs.create_queue(QueueName="lonely-dlq")["QueueUrl"]
+
+    result = redrive(config, lonely)
+
+    assert result.exit_code == 2
+    assert result.stderr == f"error: {lonely}: 0 source queue(s) (none); name one with --to-queue\n"
