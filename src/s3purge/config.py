@@ -14,7 +14,8 @@ buckets:                   # routing rules per bucket
       suffix: .html        # ... and ending like this
       strip_prefix: public/
       path_prefix: /static
-      index_documents: [index.html]
+      index_documents: [index.html]  # the default; [] turns it off
+      spellings: [browser, encoded, plus]  # the default: see s3purge.spellings
       tags: ["{dirname}"]  # cache tags derived from the key
       action: purge        # purge | invalidate | delete | load
 """
@@ -37,6 +38,7 @@ from s3purge.model import Action, EventKind, TargetKind
 from s3purge.providers import known_vendors, provider_class
 from s3purge.providers.base import Limits, Provider, Rate, VendorOptions
 from s3purge.secrets import Secret
+from s3purge.spellings import SPELLINGS, Spelling
 
 TAG_FIELDS = ("key", "path", "dirname", "basename", "stem", "ext", "bucket")
 """Placeholders a tag template may use, e.g. "{dirname}" or "obj:{key}"."""
@@ -60,7 +62,8 @@ class Route(_Strict):
     suffix: str = ""
     strip_prefix: str = ""
     path_prefix: str = ""
-    index_documents: list[str] = []
+    index_documents: list[str] = ["index.html"]
+    spellings: list[Spelling] = Field(list(SPELLINGS), min_length=1)
     tags: list[str] = []
     action: Action = "purge"
     events: list[EventKind] = ["created", "removed"]

@@ -15,7 +15,8 @@ The legacy format (Globaldots/s3-trigger-purge-cdn):
 `platform` is the Cloudflare zone id, the Akamai network or the Edgecast platform, so each
 platform in use becomes its own CDN account. Every route purges both schemes: the old
 scripts only ever purged http://, and vendors whose cache key ignores the scheme collapse
-the pair in the plan. Keys are decoded and re-encoded by the core, never used raw.
+the pair in the plan. Keys are decoded and re-encoded by the core, never used raw. Routes
+take the new format's defaults, so index documents (`index.html`) purge their directory.
 
 `convert` also returns, for every location in the new document, the legacy location it
 came from, so a validation error can name the line the user actually wrote.

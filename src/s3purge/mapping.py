@@ -1,21 +1,19 @@
-"""Changed keys -> what to purge: URLs exactly as a browser requests them, and tags. Pure.
+"""Changed keys -> what to purge: every URL a cache may hold the object under, and tags. Pure.
 
-URL paths are the decoded key percent-encoded per RFC 3986: unreserved characters
-(A-Z a-z 0-9 - . _ ~), sub-delimiters (! $ & ' ( ) * + , ; =), ':' and '@' stay as they
-are, as browsers send them; everything else (space, %, ?, #, non-ASCII as UTF-8 ...) is
-escaped. Keys are never encoded twice: the events module decodes them exactly once.
+Each key is spelled as the route's `spellings` say (s3purge.spellings: what a browser sends
+for a raw link, what an encoding library builds, `+` for space), only the distinct ones.
+Keys are never encoded twice: the events module decodes them exactly once.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from posixpath import splitext
-from urllib.parse import quote
 
 from s3purge.config import Config, Route
 from s3purge.model import Change, Target
+from s3purge.spellings import spell, spellings
 
-PATH_SAFE = "/!$&'()*+,;=:@"
 SCHEMES = {"http": ("http",), "https": ("https",), "both": ("https", "http")}
 
 
@@ -48,21 +46,20 @@ def route_targets(route: Route, change: Change) -> Iterator[Target]:
 
 
 def url_paths(route: Route, key: str) -> list[str]:
-    """The object's URL path, plus its directory's when the key is an index document."""
+    """The object's URL paths (one per distinct spelling), then its directory's if it is an index document."""
     key = key.removeprefix(route.strip_prefix)
-    path = f"{route.path_prefix}/{encode_path(key)}"
-    paths = [path]
+    paths = [f"{route.path_prefix}/{spelled}" for spelled in spellings(key, route.spellings)]
     if key.rpartition("/")[2] in route.index_documents:
-        directory = path[: path.rindex("/") + 1]
-        paths.append(directory)
-        if directory != "/":
-            paths.append(directory.rstrip("/"))
-    return paths
+        directories = [path[: path.rindex("/") + 1] for path in paths]
+        paths += directories
+        # "/d/" is also served as "/d"; but "/d//" without its last slash is "/d/", another directory
+        paths += [d[:-1] for d in directories if d != "/" and not d.endswith("//")]
+    return list(dict.fromkeys(paths))
 
 
 def encode_path(key: str) -> str:
-    """Decoded key -> RFC 3986 path (UTF-8 percent-escapes, reserved chars kept)."""
-    return quote(key, safe=PATH_SAFE, encoding="utf-8", errors="strict")
+    """Decoded key -> its browser spelling (the `{path}` tag, without the leading '/')."""
+    return spell(key, "browser")
 
 
 def tag_fields(change: Change) -> dict[str, str]:

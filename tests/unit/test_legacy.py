@@ -127,11 +127,22 @@ def test_urls_are_decoded_and_cover_https_unlike_the_old_scripts() -> None:
     for batch in plan([key], loaded).batches:
         urls[(batch.cdn, batch.action)] = sorted([*urls.get((batch.cdn, batch.action), []), *batch.values])
 
-    both = ["http://www.acme.co/docs/my%20file.html", "https://www.acme.co/docs/my%20file.html"]
+    # the browser's spelling, and the form-encoded one S3 serves too (the only one the old scripts purged)
+    one = ["https://www.acme.co/docs/my%20file.html", "https://www.acme.co/docs/my+file.html"]
+    both = sorted([*one, *(url.replace("https:", "http:") for url in one)])
     assert urls[("cloudflare", "purge")] == both  # the zone's cache key may include the scheme
     assert urls[("edgecast", "load")] == both  # a load is per protocol
-    assert urls[("akamai", "invalidate")] == ["https://www.acme.co/docs/my%20file.html"]  # one purge covers both
-    assert urls[("fastly", "purge")] == ["https://www.acme.co/docs/my%20file.html"]
+    assert urls[("akamai", "invalidate")] == one  # one purge covers both
+    assert urls[("fastly", "purge")] == one
+
+
+def test_index_documents_purge_their_directory_unlike_the_old_scripts() -> None:
+    loaded = config.load(SAMPLE)
+    index = Change("mybucket", "docs/index.html", "created", source="s")
+
+    urls = {v for b in plan([index], loaded).batches if b.cdn == "fastly" for v in b.values}
+
+    assert urls == {f"https://www.acme.co/docs{tail}" for tail in ("/index.html", "/", "")}
 
 
 def test_removals_purge_but_never_load() -> None:

@@ -1,16 +1,19 @@
-"""Keys -> the exact URLs a browser requests, and tags; pure."""
+"""Keys -> every URL path a cache may hold the object under (spellings), and tags; pure."""
 
 from __future__ import annotations
 
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
+import httpx
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from s3purge.config import parse
-from s3purge.mapping import encode_path, targets
+from s3purge.config import Config, parse
+from s3purge.errors import ConfigError
+from s3purge.mapping import targets
 from s3purge.model import Change
+from s3purge.spellings import SPELLINGS, decode, spell, spellings
 
 CONFIG = """
 cdns:
@@ -38,24 +41,49 @@ def urls(key: str, event: str = "created", cdns: frozenset[str] | None = None) -
     return [t.value for t in targets(change, parse(CONFIG)) if t.kind == "url"]
 
 
-@pytest.mark.parametrize(
-    ("key", "path"),
-    [
-        ("a.html", "/a.html"),
-        ("dir/My File+ünï~(1).html", "/dir/My%20File+%C3%BCn%C3%AF~(1).html"),
-        ("100%.txt", "/100%25.txt"),
-        ("q?x&y#z.txt", "/q%3Fx&y%23z.txt"),
-        ("a b/c d", "/a%20b/c%20d"),
-        ("it's!*;=,$@:.txt", "/it's!*;=,$@:.txt"),
-        ('quote"<>`{}|\\^[].txt', "/quote%22%3C%3E%60%7B%7D%7C%5C%5E%5B%5D.txt"),
-        ("tab\tnew\nline", "/tab%09new%0Aline"),
-        ("日本語/ファイル.png", "/%E6%97%A5%E6%9C%AC%E8%AA%9E/%E3%83%95%E3%82%A1%E3%82%A4%E3%83%AB.png"),
-        ("double//slash", "/double//slash"),
-        ("%2F-already-looks-encoded", "/%252F-already-looks-encoded"),
-    ],
-)
-def test_encode_path(key: str, path: str) -> None:
-    assert "/" + encode_path(key) == path
+SPELLING_TABLE = [
+    # key, then its distinct spellings: browser, encoded, plus (only for spaces)
+    ("a.html", ["/a.html"]),
+    ("docs/runtime~main-1.js", ["/docs/runtime~main-1.js"]),
+    ("ünï/日本.png", ["/%C3%BCn%C3%AF/%E6%97%A5%E6%9C%AC.png"]),
+    ("hello+world.txt", ["/hello%2Bworld.txt"]),  # S3 reads a raw '+' as a space
+    ("c++ guide.html", ["/c%2B%2B%20guide.html", "/c%2B%2B+guide.html"]),
+    ("report (1).pdf", ["/report%20(1).pdf", "/report%20%281%29.pdf", "/report+%281%29.pdf"]),
+    ("a;b=c.txt", ["/a;b=c.txt", "/a%3Bb%3Dc.txt"]),
+    ("me@host:80.txt", ["/me@host:80.txt", "/me%40host%3A80.txt"]),
+    ("it's!*,$&.txt", ["/it's!*,$&.txt", "/it%27s%21%2A%2C%24%26.txt"]),
+    ("[x]|y.txt", ["/[x]|y.txt", "/%5Bx%5D%7Cy.txt"]),
+    ('q?x#z "<>`{}^\\.txt', ["/q%3Fx%23z%20%22%3C%3E%60%7B%7D%5E%5C.txt", "/q%3Fx%23z+%22%3C%3E%60%7B%7D%5E%5C.txt"]),
+    ("100%.txt", ["/100%25.txt"]),
+    ("%20 already.txt", ["/%2520%20already.txt", "/%2520+already.txt"]),  # never decoded twice
+    ("tab\tnew\nline", ["/tab%09new%0Aline"]),
+    ("a/./b/../c.txt", ["/a/%2E/b/%2E%2E/c.txt"]),  # never /a/c.txt, another object
+    ("double//slash", ["/double//slash"]),
+]
+
+
+@pytest.mark.parametrize(("key", "paths"), SPELLING_TABLE)
+def test_each_key_has_its_distinct_spellings(key: str, paths: list[str]) -> None:
+    assert ["/" + path for path in spellings(key)] == paths
+    assert all(decode(path) == "/" + key for path in paths)  # what S3 serves there: this object
+
+
+def test_a_route_may_choose_its_spellings() -> None:
+    config = parse(CONFIG.replace("index_documents: [index.html]", "spellings: [encoded]"))
+    change = Change("site", "public/report (1).pdf", "created", "m")
+    assert {t.value for t in targets(change, config) if t.cdn == "edge"} == {
+        f"{scheme}://{host}/static/report%20%281%29.pdf"
+        for scheme in ("https", "http")
+        for host in ("www.example.com", "example.com")
+    }
+    assert "spellings[0]: Input should be" in _problem(CONFIG.replace("schemes: both", "spellings: [raw]"))
+    assert "spellings: List should have at least 1 item" in _problem(CONFIG.replace("schemes: both", "spellings: []"))
+
+
+def _problem(text: str) -> str:
+    with pytest.raises(ConfigError) as error:
+        parse(text)
+    return str(error.value)
 
 
 def test_every_host_and_scheme_with_prefix_rewrites() -> None:
@@ -64,6 +92,10 @@ def test_every_host_and_scheme_with_prefix_rewrites() -> None:
         "http://www.example.com/static/docs/My%20File.css",
         "https://example.com/static/docs/My%20File.css",
         "http://example.com/static/docs/My%20File.css",
+        "https://www.example.com/static/docs/My+File.css",
+        "http://www.example.com/static/docs/My+File.css",
+        "https://example.com/static/docs/My+File.css",
+        "http://example.com/static/docs/My+File.css",
     ]
 
 
@@ -107,9 +139,69 @@ def test_other_buckets_route_nowhere() -> None:
     assert list(targets(Change("unknown", "a", "created", "m"), parse(CONFIG))) == []
 
 
-@given(st.text(min_size=1, max_size=200).filter(lambda k: "\x00" not in k))
-def test_paths_are_valid_and_decode_back_to_the_key(key: str) -> None:
-    path = "/" + encode_path(key)
-    assert unquote(path, errors="strict") == "/" + key
-    assert all(33 <= ord(c) < 127 for c in path)  # ASCII, no spaces or controls
-    assert urlsplit("https://h" + path).path == path  # no '?' or '#' leaks into query/fragment
+def test_index_documents_default_to_index_html_and_empty_turns_them_off() -> None:
+    bare = CONFIG.partition("  tagged:")[0] + "buckets:\n  site:\n    - {cdn: edge, hosts: [h]}\n"
+    change = Change("site", "my docs/index.html", "created", "m")
+    assert [t.value for t in targets(change, parse(bare))] == [
+        f"https://h/my{space}docs{form}" for form in ("/index.html", "/", "") for space in ("%20", "+")
+    ]
+    off = parse(bare.replace("hosts: [h]", "hosts: [h], index_documents: []"))
+    assert [t.value for t in targets(change, off)] == ["https://h/my%20docs/index.html", "https://h/my+docs/index.html"]
+
+
+def test_a_directory_ending_in_two_slashes_is_not_purged_as_its_parent() -> None:
+    config = parse(CONFIG.replace("path_prefix: /static", "path_prefix: ''"))
+    got = {u for u in urls_in(config, "public/x//index.html") if u.startswith("https://www.")}
+    assert got == {"https://www.example.com/x//index.html", "https://www.example.com/x//"}  # "/x/" is another
+
+
+def urls_in(config: Config, key: str) -> list[str]:
+    return [t.value for t in targets(Change("site", key, "created", "m"), config) if t.kind == "url"]
+
+
+# Keys as anyone may upload them: any Unicode (astral too), controls, dot segments, and
+# the characters spellings treat differently.
+SEGMENTS = st.one_of(
+    st.sampled_from([".", "..", "", "+", "%", "%2E", " ", "a b", "(1)", ";=@:", "~", "index.html"]),
+    st.text(min_size=1, max_size=12),
+    st.text(alphabet=" +%()!$&'*,;=:@[]|^`{}<>\"#?/.~", min_size=1, max_size=8),
+)
+KEYS = st.lists(SEGMENTS, min_size=1, max_size=6).map("/".join).filter(lambda key: 0 < len(key.encode()) <= 1024)
+WHATWG_DOT_SEGMENTS = {".", "%2e", "..", ".%2e", "%2e.", "%2e%2e"}
+"""Segments a browser's URL parser (WHATWG) removes or resolves, compared case-insensitively."""
+
+
+@given(KEYS)
+def test_every_spelling_is_this_object_and_only_it(key: str) -> None:
+    for spelling in SPELLINGS:
+        path = "/" + spell(key, spelling)
+        assert decode(path) == "/" + key  # S3's rule ('+' is a space) gives back this key
+        assert all(0x21 <= ord(c) <= 0x7E for c in path)  # no space, control or non-ASCII byte
+        assert httpx.URL("https://h" + path).raw_path.decode() == path  # the client sends it as is:
+        # no dot segment removed, nothing re-encoded, no '?' or '#' starting a query or fragment
+        for part, spelled in zip(key.split("/"), path[1:].split("/"), strict=True):
+            # a segment a browser resolves is only ever the key's own dot segment, never a raw one
+            assert spelled not in (".", "..")
+            assert (spelled.lower() in WHATWG_DOT_SEGMENTS) == (part in (".", ".."))
+
+
+@given(KEYS)
+def test_spellings_are_distinct_and_ordinary_names_have_one(key: str) -> None:
+    found = spellings(key)
+    assert len(found) == len(set(found)) >= 1
+    assert found[0] == spell(key, "browser")
+    if all(c.isascii() and (c.isalnum() or c in "-._~/") for c in key):
+        assert len(found) == 1  # ordinary names cost nothing extra
+    assert (" " in key) == (spell(key, "plus") not in (spell(key, "browser"), spell(key, "encoded")))
+
+
+@given(KEYS)
+def test_route_urls_are_spellings_of_the_key(key: str) -> None:
+    config = parse(CONFIG)
+    for url in urls_in(config, "public/" + key):
+        path = httpx.URL(url).raw_path.decode()
+        assert path.startswith("/static") and urlsplit(url).path == path
+        decoded, full = decode(path), "/static/" + key
+        if decoded != full:  # only an index document's directory, with or without its slash
+            rest = full.removeprefix(decoded)
+            assert rest == "index.html" or (rest == "/index.html" and not decoded.endswith("/"))

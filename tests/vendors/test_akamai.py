@@ -32,19 +32,25 @@ TABLE = [
         "",
         "hosts: [www.example.com], schemes: both",
         "/ccu/v3/invalidate/url/production",
-        ["https://www.example.com/docs/a%20b.html"],  # one URL: Akamai purges both schemes
+        # each spelling once (Akamai purges both schemes): as a browser sends it, and '+' for the space
+        ["https://www.example.com/docs/a%20b.html", "https://www.example.com/docs/a+b.html"],
     ),
     (
         ", network: staging",
         "hosts: [www.example.com], action: delete",
         "/ccu/v3/delete/url/staging",
-        ["https://www.example.com/docs/a%20b.html"],
+        ["https://www.example.com/docs/a%20b.html", "https://www.example.com/docs/a+b.html"],
     ),
     (
         ", scheme_in_cache_key: true",
         "hosts: [www.example.com], schemes: both, action: invalidate",
         "/ccu/v3/invalidate/url/production",
-        ["https://www.example.com/docs/a%20b.html", "http://www.example.com/docs/a%20b.html"],
+        [
+            "https://www.example.com/docs/a%20b.html",
+            "http://www.example.com/docs/a%20b.html",
+            "https://www.example.com/docs/a+b.html",
+            "http://www.example.com/docs/a+b.html",
+        ],
     ),
     (
         "",

@@ -33,12 +33,26 @@ def config(emulator: CloudflareEmulator, account: str = "", route: str = "hosts:
 TABLE = [
     (
         "hosts: [www.example.com], schemes: both",
-        {"files": ["https://www.example.com/d/a%20b.css", "http://www.example.com/d/a%20b.css"]},
+        {
+            "files": [
+                "https://www.example.com/d/a%20b.css",
+                "http://www.example.com/d/a%20b.css",
+                "https://www.example.com/d/a+b.css",
+                "http://www.example.com/d/a+b.css",
+            ]
+        },
     ),
     ('tags: ["{dirname}", "k:{basename}"]', {"tags": ["d", "k:a b.css"]}),
     (
         "hosts: [www.example.com], index_documents: [a b.css]",
-        {"files": ["https://www.example.com/d/a%20b.css", "https://www.example.com/d/", "https://www.example.com/d"]},
+        {
+            "files": [
+                "https://www.example.com/d/a%20b.css",
+                "https://www.example.com/d/a+b.css",
+                "https://www.example.com/d/",
+                "https://www.example.com/d",
+            ]
+        },
     ),
 ]
 

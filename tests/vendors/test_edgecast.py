@@ -26,15 +26,24 @@ def config(emulator: EdgecastEmulator, route: str = "hosts: [www.example.com]", 
     return one_cdn("ec", f'vendor: edgecast, api_base: "{emulator.url}", account: "0001", token: {TOKEN}{extra}', route)
 
 
+def purged(media_type: int) -> list[tuple[str, str, int]]:
+    """One purge per spelling: as browsers send the key, and '+' for its space."""
+    return [(PURGE, f"https://www.example.com/img/a{space}b.png", media_type) for space in ("%20", "+")]
+
+
 TABLE = [
-    ("hosts: [www.example.com]", "", [(PURGE, "https://www.example.com/img/a%20b.png", 8)]),
-    ("hosts: [www.example.com]", ", platform: http-large", [(PURGE, "https://www.example.com/img/a%20b.png", 3)]),
-    ("hosts: [www.example.com]", ", platform: adn", [(PURGE, "https://www.example.com/img/a%20b.png", 14)]),
-    ("hosts: [www.example.com]", ", platform: flash", [(PURGE, "https://www.example.com/img/a%20b.png", 2)]),
+    ("hosts: [www.example.com]", "", purged(8)),
+    ("hosts: [www.example.com]", ", platform: http-large", purged(3)),
+    ("hosts: [www.example.com]", ", platform: adn", purged(14)),
+    ("hosts: [www.example.com]", ", platform: flash", purged(2)),
     (  # load (prefetch) is per scheme, so both schemes are loaded
         "hosts: [www.example.com], schemes: both, action: load",
         ", platform: http-large",
-        [(LOAD, "http://www.example.com/img/a%20b.png", 3), (LOAD, "https://www.example.com/img/a%20b.png", 3)],
+        [
+            (LOAD, f"{scheme}://www.example.com/img/a{space}b.png", 3)
+            for scheme in ("http", "https")
+            for space in "%20+"
+        ],
     ),
 ]
 

@@ -37,13 +37,15 @@ def everything(cfg: Config, executor: Executor, action: Action = "purge", copies
 TABLE = [
     (  # one call for both schemes: Fastly's cache key is host + path
         "hosts: [www.example.com], schemes: both",
-        [("/purge/www.example.com/docs/a%20b.html", None, b"")],
+        [("/purge/www.example.com/docs/a%20b.html", None, b""), ("/purge/www.example.com/docs/a+b.html", None, b"")],
     ),
     (
         "hosts: [www.example.com, cdn.example.com], action: invalidate",
         [
             ("/purge/cdn.example.com/docs/a%20b.html", "1", b""),
+            ("/purge/cdn.example.com/docs/a+b.html", "1", b""),
             ("/purge/www.example.com/docs/a%20b.html", "1", b""),
+            ("/purge/www.example.com/docs/a+b.html", "1", b""),
         ],
     ),
     (  # one key: the bulk form too, so that no key needs escaping into a path

@@ -36,13 +36,17 @@ TABLE = [
     (
         "hosts: [www.example.com], schemes: both",
         [
-            {"url": "http://www.example.com/a%20b.css", "recursive": False, "invalidateOnly": False},
-            {"url": "https://www.example.com/a%20b.css", "recursive": False, "invalidateOnly": False},
+            {"url": f"{scheme}://www.example.com/a{space}b.css", "recursive": False, "invalidateOnly": False}
+            for scheme in ("http", "https")
+            for space in ("%20", "+")
         ],
     ),
     (
         "hosts: [www.example.com], action: invalidate",
-        [{"url": "https://www.example.com/a%20b.css", "recursive": False, "invalidateOnly": True}],
+        [
+            {"url": f"https://www.example.com/a{space}b.css", "recursive": False, "invalidateOnly": True}
+            for space in ("%20", "+")
+        ],
     ),
 ]
 

@@ -1,0 +1,55 @@
+"""Every URL path under which S3 serves an object and a client plausibly requests it. Pure.
+
+S3 decodes a request path once: a raw `+` is a space, `%XX` a UTF-8 byte, any other
+character itself. So one object answers under many paths, and a byte-exact cache (Varnish,
+Fastly, Cloudflare's cache key) keeps one copy per path that was requested. The spellings:
+
+- `browser`: what a browser sends for a link that names the key as it is: the WHATWG URL
+  path percent-encode set (space, controls, non-ASCII, `" # < > ? ^ ` { }`) is escaped,
+  and so are `%`, `\\` and `+`, which a raw link cannot carry (S3 would read them as an
+  escape, a `/` and a space); `! $ & ' ( ) * , ; = : @ [ ] |` stay raw.
+- `encoded`: what a percent-encoding library builds: only RFC 3986 unreserved characters
+  (letters, digits, `- . _ ~`) stay raw.
+- `plus`: the `encoded` spelling with `+` for each space (form encoding, as the S3 console
+  writes object URLs); only for keys with a space.
+
+`/` separates segments in every spelling. A `.` or `..` segment is spelled `%2E` / `%2E%2E`:
+raw, every HTTP client (httpx, curl, browsers) would remove it and name another object;
+encoded, httpx, curl and RFC 3986 normalisers keep it, browsers (WHATWG) cannot request it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Literal
+from urllib.parse import quote, unquote
+
+Spelling = Literal["browser", "encoded", "plus"]
+SPELLINGS: tuple[Spelling, ...] = ("browser", "encoded", "plus")
+"""The default set of a route, in the order targets are listed."""
+
+_RAW = {"browser": "!$&'()*,;=:@[]|", "encoded": "", "plus": ""}
+"""Characters besides RFC 3986 unreserved (which `quote` never escapes) each spelling keeps raw."""
+_DOT_SEGMENTS = {".": "%2E", "..": "%2E%2E"}
+
+
+def spellings(key: str, chosen: Iterable[Spelling] = SPELLINGS) -> list[str]:
+    """The distinct paths of decoded `key` (no leading '/'), in the order of `chosen`."""
+    found = [spell(key, spelling) for spelling in chosen if spelling != "plus" or " " in key]
+    return list(dict.fromkeys(found))
+
+
+def spell(key: str, spelling: Spelling) -> str:
+    """Decoded `key` as one spelling's URL path, without the leading '/'."""
+    path = "/".join(_segment(part, _RAW[spelling]) for part in key.split("/"))
+    # '%' is always escaped, so every "%20" left is a whole escape of a space
+    return path.replace("%20", "+") if spelling == "plus" else path
+
+
+def decode(path: str) -> str:
+    """The key S3 serves at `path`: a raw '+' is a space, then %XX escapes as UTF-8."""
+    return unquote(path.replace("+", " "), encoding="utf-8", errors="strict")
+
+
+def _segment(part: str, raw: str) -> str:
+    return _DOT_SEGMENTS.get(part) or quote(part, safe=raw, encoding="utf-8", errors="strict")
