@@ -6,12 +6,17 @@ import importlib.util
 from pathlib import Path
 from textwrap import dedent
 
+import click
+import httpx
 import pytest
 import yaml
 from click.testing import CliRunner, Result
+from hypothesis import given
+from hypothesis import strategies as st
 
 from s3purge import config
 from s3purge.entry.cli import main
+from s3purge.entry.cli_extra import pasted_url
 from tests.conftest import serving
 from tests.emulators.base import Emulator, Invalid, Recorded, Reply
 
@@ -63,7 +68,8 @@ def test_dry_run_shows_the_exact_requests_and_sends_nothing(tmp_path: Path) -> N
 
     assert result.exit_code == 0, result.output
     assert f"PURGE {cache.url}/a%20b.html\n  x-purge-token: ***\n  host: {HOST}\n" in result.output
-    assert f"PURGE {cache.url}/docs/my%20file+1.html\n" in result.output
+    for spelled in ("a+b.html", "docs/my%20file%2B1.html", "docs/my+file%2B1.html"):
+        assert f"PURGE {cache.url}/{spelled}\n" in result.output
     assert "dry run: nothing sent" in result.output
     assert TOKEN not in result.output
     assert cache.requests == []
@@ -83,9 +89,10 @@ def test_send_purges_through_the_emulator(tmp_path: Path) -> None:
     sent = sorted((r.method, r.path, r.headers["host"], r.headers["x-purge-token"]) for r in cache.requests)
     assert sent == [
         ("PURGE", "/%C3%BCn%C3%AF.css", HOST, TOKEN),
-        ("PURGE", "/docs/my%20file+1.html", HOST, TOKEN),
+        ("PURGE", "/docs/my%20file%2B1.html", HOST, TOKEN),
+        ("PURGE", "/docs/my+file%2B1.html", HOST, TOKEN),
     ]
-    assert result.output.count("ok ") == 2
+    assert result.output.count("ok ") == 3
     assert TOKEN not in result.output
 
 
@@ -103,9 +110,56 @@ def test_a_refused_purge_fails_the_command(tmp_path: Path) -> None:
     assert len(cache.requests) == 1  # a rejection is not retried
 
 
+def test_a_pasted_url_is_purged_under_every_spelling_and_never_sent_raw(tmp_path: Path) -> None:
+    with serving(Cache()) as cache:
+        path = http_config(tmp_path, cache.url)
+
+        result = run(
+            "purge", "--config", str(path), "--cdn", "edge", "--send",
+            "https://WWW.example.test/docs/../my docs/report (1)+ü.pdf#page=2",
+            env={"PURGE_TOKEN": TOKEN},
+        )  # fmt: skip
+
+    assert result.exit_code == 0, result.output
+    assert "#page=2 dropped" in result.output
+    # what a browser sends for it (dot segments resolved, space and ü escaped, '+' as typed), then
+    # every spelling of the object S3 serves there: "my docs/report (1) ü.pdf" ('+' is a space)
+    assert sorted(r.path for r in cache.requests) == [
+        "/my%20docs/report%20%281%29%20%C3%BC.pdf",
+        "/my%20docs/report%20(1)%20%C3%BC.pdf",
+        "/my%20docs/report%20(1)+%C3%BC.pdf",
+        "/my+docs/report+%281%29+%C3%BC.pdf",
+    ]
+    assert {r.headers["host"] for r in cache.requests} == {HOST}
+
+
+def test_a_pasted_url_keeps_its_port_and_query_and_gets_an_idna_host() -> None:
+    assert pasted_url("http://café.example:8080/a b?v=2 é&x=a+b") == (
+        [
+            "http://xn--caf-dma.example:8080/a%20b?v=2%20%C3%A9&x=a+b",
+            "http://xn--caf-dma.example:8080/a+b?v=2%20%C3%A9&x=a+b",
+        ],
+        "",
+    )
+    assert pasted_url("https://h/100%.txt") == (["https://h/100%25.txt"], "")  # a lone '%' is a percent sign
+
+
+@given(st.text(max_size=60))
+def test_whatever_is_pasted_no_raw_space_or_non_ascii_is_sent(typed: str) -> None:
+    try:
+        urls, _ = pasted_url("https://www.example.test/" + typed)
+    except click.BadParameter:
+        return  # refused with a reason: nothing sent
+    for url in urls:
+        assert all(0x21 <= ord(c) <= 0x7E for c in url) and "#" not in url
+        assert httpx.URL(url).raw_path.decode().startswith("/")
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
+        (["--cdn", "edge", "https://user:secret@www.example.test/x"], "no user:password@"),
+        (["--cdn", "edge", "https://www.example.test/%FF.html"], "not a URL a browser can request"),
         (["--cdn", "nope", "https://www.example.test/x"], "'nope' is not a CDN"),
         (["--cdn", "edge", "--key", "site/private/x"], "matches no route of bucket 'site' (edge: prefix 'public/')"),
         (["--cdn", "edge", "--action", "load", "https://www.example.test/x"], "cannot load by url"),
@@ -158,6 +212,8 @@ buckets:
 """
 URL = "https://www.acme.co/docs/my%20file.html"
 HTTP_URL = "http://www.acme.co/docs/my%20file.html"
+PLUS_URL, HTTP_PLUS_URL = URL.replace("%20", "+"), HTTP_URL.replace("%20", "+")
+"""The spelling S3 also serves "docs/my file.html" under (S3 reads a raw '+' in a path as a space)."""
 
 
 def present(vendor: str) -> bool:
@@ -169,7 +225,7 @@ def present(vendor: str) -> bool:
     [
         ("ak", "akamai", [
             "POST https://akab-abc.purge.akamaiapis.net/ccu/v3/invalidate/url/production",
-            f'{{"objects":["{URL}"]}}',
+            f'{{"objects":["{URL}","{PLUS_URL}"]}}',
         ]),
         ("cf", "cloudflare", [
             "POST https://api.cloudflare.com/client/v4/zones/023e105f4ecef8ad9ca31a8372d0c353/purge_cache",
@@ -220,7 +276,7 @@ def test_the_legacy_sample_loads_edgecast_on_both_schemes(tmp_path: Path) -> Non
         )
 
     assert result.exit_code == 0, result.output
-    assert sorted(edgecast.done) == [("load", HTTP_URL, 8), ("load", URL, 8)]  # http-small, per protocol
+    assert sorted(edgecast.done) == sorted(("load", url, 8) for url in (URL, HTTP_URL, PLUS_URL, HTTP_PLUS_URL))
 
 
 def test_the_legacy_sample_purges_cloudflare_with_the_old_key_and_email(tmp_path: Path) -> None:
@@ -235,7 +291,7 @@ def test_the_legacy_sample_purges_cloudflare_with_the_old_key_and_email(tmp_path
         )
 
     assert result.exit_code == 0, result.output
-    assert [r.json() for r in cloudflare.requests] == [{"files": [URL, HTTP_URL]}]
+    assert [r.json() for r in cloudflare.requests] == [{"files": [URL, HTTP_URL, PLUS_URL, HTTP_PLUS_URL]}]
     assert "aaaaaaaaaaaaaaaaaaaaa" not in result.output
 
 
@@ -251,7 +307,7 @@ def test_the_legacy_akamai_section_takes_an_edgerc_file(tmp_path: Path) -> None:
 
     assert result.exit_code == 0, result.output
     assert "POST https://akab-xyz.purge.akamaiapis.net/ccu/v3/invalidate/url/staging" in result.output
-    assert f'{{"objects":["{URL}"]}}' in result.output
+    assert f'{{"objects":["{URL}","{PLUS_URL}"]}}' in result.output
     assert "SECRET" not in result.output
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import stat
 import sys
 from collections.abc import Iterable
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import TextIO
 
 import click
+import httpx
 import yaml
 
 from s3purge import config as config_module
@@ -17,11 +19,12 @@ from s3purge import legacy, secrets
 from s3purge.config import Cdn, Config
 from s3purge.entry import output
 from s3purge.entry.cli import CONFIG, batch_doc, setup_logs, split_object  # cli imports this module after these
-from s3purge.entry.output import note, say
+from s3purge.entry.output import note, say, warn
 from s3purge.errors import ConfigError
 from s3purge.mapping import targets
 from s3purge.model import Action, Batch, Change, Target, TargetKind
 from s3purge.plan import plan_targets
+from s3purge.spellings import decode, spellings
 from s3purge.unrouted import why_unrouted
 
 ACTIONS = ("purge", "invalidate", "delete", "load")
@@ -143,12 +146,44 @@ def _cdn(loaded: Config, name: str) -> Cdn:
 
 def _url_targets(cdn: Cdn, urls: Iterable[str], action: Action | None) -> list[Target]:
     chosen = action or _default_action(cdn)
-    found = []
+    found: list[Target] = []
     for url in urls:
-        if not url.startswith(("http://", "https://")) or "://" in url[8:]:
-            raise click.BadParameter(f"{url!r}: give an absolute http:// or https:// URL, as browsers request it")
-        found.append(Target(cdn.name, chosen, "url", url))
+        spelled, fragment = pasted_url(url)
+        if fragment:
+            warn(f"{url!r}: #{fragment} dropped (a fragment never reaches a server)")
+        found.extend(Target(cdn.name, chosen, "url", value) for value in spelled)
     return found
+
+
+def pasted_url(url: str) -> tuple[list[str], str]:
+    """A URL as a user typed or pasted it -> the URLs to purge, and the fragment it dropped.
+
+    Read as a browser reads a typed URL (IDNA host, `\\` as `/`, dot segments resolved,
+    space and non-ASCII escaped), and as S3 reads the path (a raw `+` is a space): first
+    that exact request, then every spelling of the object S3 serves there.
+    """
+    head, _, fragment = url.strip().partition("#")
+    path_part, question, query = head.partition("?")
+    if not path_part.lower().startswith(("http://", "https://")):
+        raise click.BadParameter(f"{url!r}: give an absolute http:// or https:// URL, as browsers request it")
+    try:
+        parsed = httpx.URL(path_part.replace("\\", "/") + question + query)
+        key = decode(parsed.raw_path.decode("ascii").partition("?")[0].removeprefix("/"))
+    except (httpx.InvalidURL, UnicodeDecodeError) as error:
+        raise click.BadParameter(f"{url!r}: not a URL a browser can request ({error})") from None
+    host = parsed.raw_host.decode("ascii")
+    if parsed.userinfo or not _HOST.fullmatch(host) or (parsed.port or 0) > 65535:
+        raise click.BadParameter(f"{url!r}: give a URL with a plain host (no user:password@) and a valid port")
+    origin = f"{parsed.scheme}://{f'[{host}]' if ':' in host else host}{f':{parsed.port}' if parsed.port else ''}"
+    tail = f"?{parsed.query.decode('ascii')}" if parsed.query else ""
+    typed = parsed.raw_path.decode("ascii").partition("?")[0]
+    exact = [] if _BROKEN_ESCAPE.search(typed) else [f"{origin}{typed}{tail}"]  # '100%.txt': S3 refuses it
+    return list(dict.fromkeys([*exact, *(f"{origin}/{path}{tail}" for path in spellings(key))])), fragment
+
+
+_HOST = re.compile(r"[a-z0-9.-]+|[0-9a-f:.]*:[0-9a-f:.]*")
+"""A host name (IDNA-encoded, lower case) or an IPv6 address, as httpx hands them back."""
+_BROKEN_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
 
 def _default_action(cdn: Cdn) -> Action:
