@@ -95,16 +95,42 @@ def test_delete_is_purged(boto: Any, cache: httpx.Client, worker: Worker) -> Non
     assert cache.get(f"/{key}").status_code in (403, 404)
 
 
-def test_odd_key_exact_url_is_purged(boto: Any, cache: httpx.Client, worker: Worker) -> None:
+SPELLED = {
+    # key: every URL path S3 serves it under that a client plausibly requests (browser, encoded, '+')
+    "c++ guide.html": ["c%2B%2B%20guide.html", "c%2B%2B+guide.html"],
+    "my file.txt": ["my%20file.txt", "my+file.txt"],
+    "report (1).pdf": ["report%20(1).pdf", "report%20%281%29.pdf", "report+%281%29.pdf"],
+    "a;b=c.txt": ["a;b=c.txt", "a%3Bb%3Dc.txt"],
+    "me@host:80.txt": ["me@host:80.txt", "me%40host%3A80.txt"],
+    "dir/My File+ünï~(1).html": [
+        "dir/My%20File%2B%C3%BCn%C3%AF~(1).html",
+        "dir/My%20File%2B%C3%BCn%C3%AF~%281%29.html",
+        "dir/My+File%2B%C3%BCn%C3%AF~%281%29.html",
+    ],
+    "x/./y/../z.txt": ["x/%2E/y/%2E%2E/z.txt"],  # not x/z.txt, another object
+    "double//slash.txt": ["double//slash.txt"],
+}
+
+
+def test_every_spelling_a_client_cached_is_served_fresh(boto: Any, cache: httpx.Client, worker: Worker) -> None:
     prefix = unique("")
-    key = prefix + "dir/My File+ünï~(1).html"
-    path = f"/{prefix}dir/My%20File+%C3%BCn%C3%AF~(1).html"
-    boto.s3.put_object(Bucket=SITE, Key=key, Body=b"old")
+    neighbours = {"x/z.txt": "x/z.txt", "c   guide.html": "c++%20guide.html"}  # what a wrong spelling would hit
+    for key in [*SPELLED, *neighbours]:
+        boto.s3.put_object(Bucket=SITE, Key=prefix + key, Body=b"old " + key.encode())
     drain(worker)
-    cached(cache, path, b"old")
-    boto.s3.put_object(Bucket=SITE, Key=key, Body=b"new")
+    for key, paths in SPELLED.items():
+        for path in paths:  # each spelling requested twice through Varnish: its own cached copy
+            cached(cache, f"/{prefix}{path}", b"old " + key.encode())
+    for key, path in neighbours.items():
+        cached(cache, f"/{prefix}{path}", b"old " + key.encode())
+    for key in SPELLED:
+        boto.s3.put_object(Bucket=SITE, Key=prefix + key, Body=b"new " + key.encode())
     drain(worker)
-    assert cache.get(path).content == b"new"
+    served = {path: cache.get(f"/{prefix}{path}").content for paths in SPELLED.values() for path in paths}
+    assert served == {path: b"new " + key.encode() for key, paths in SPELLED.items() for path in paths}
+    for key, path in neighbours.items():  # unchanged objects keep their copies
+        kept = cache.get(f"/{prefix}{path}")
+        assert (kept.content, kept.headers["X-Cache"]) == (b"old " + key.encode(), "HIT")
 
 
 def test_index_document_purges_its_directory_urls(boto: Any, cache: httpx.Client, worker: Worker) -> None:

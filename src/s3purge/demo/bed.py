@@ -44,12 +44,14 @@ sub vcl_recv {{
 }}
 sub vcl_backend_fetch {{
     set bereq.http.x-public-host = bereq.http.host;
+    set bereq.http.x-public-url = bereq.url;          # what BANs match: the URL clients request
     if (bereq.url ~ "/$") {{ set bereq.url = bereq.url + "index.html"; }}  # like S3 website hosting
-    set bereq.url = "/{bucket}" + bereq.url;          # path-style bucket URL on the origin
+    # S3 reads a raw '+' in a path as a space; moto reads it as a '+': make the origin S3's
+    set bereq.url = "/{bucket}" + regsuball(bereq.url, "\\+", "%20");  # path-style bucket URL
     set bereq.http.Host = "127.0.0.1:{origin_port}";
 }}
 sub vcl_backend_response {{
-    set beresp.http.x-url = regsub(bereq.url, "^/{bucket}", "");
+    set beresp.http.x-url = bereq.http.x-public-url;
     set beresp.http.x-host = bereq.http.x-public-host;
     if (beresp.http.x-amz-meta-surrogate-key) {{
         set beresp.http.xkey = beresp.http.x-amz-meta-surrogate-key;
