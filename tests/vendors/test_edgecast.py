@@ -42,7 +42,7 @@ TABLE = [
         [
             (LOAD, f"{scheme}://www.example.com/img/a{space}b.png", 3)
             for scheme in ("http", "https")
-            for space in "%20+"
+            for space in ("%20", "+")
         ],
     ),
 ]
