@@ -44,8 +44,8 @@ def test_plan_json_names_batches_requests_and_unrouted_keys(tmp_path: Path) -> N
 
     doc = document(result)
     assert doc["command"] == "plan" and doc["ok"] is True
-    (batch,) = doc["batches"]
-    assert batch["values"] == [f"https://{HOST}/a%20b.html"]
+    batch, plus = doc["batches"]  # one URL per call: each spelling S3 serves "a b.html" under
+    assert (batch["values"], plus["values"]) == ([f"https://{HOST}/a%20b.html"], [f"https://{HOST}/a+b.html"])
     assert batch["requests"][0]["headers"]["x-purge-token"] == "***"
     assert doc["skipped"] == [
         {
@@ -208,7 +208,7 @@ def test_replay_reads_receive_message_output_and_json_lines(tmp_path: Path) -> N
     doc = document(result)
     assert doc["dry_run"] is True and doc["changes"] == 3
     sent = {value: batch["sources"] for batch in doc["batches"] for value in batch["values"]}
-    assert sorted(sent) == [f"https://{HOST}/{name}" for name in ("a.html", "b%20c.html", "d.html")]
+    assert sorted(sent) == [f"https://{HOST}/{name}" for name in ("a.html", "b%20c.html", "b+c.html", "d.html")]
     assert sent[f"https://{HOST}/a.html"] == ["m-1"]
 
 
@@ -221,7 +221,7 @@ def test_replay_an_s3_listing_purges_every_object_under_the_prefix(tmp_path: Pat
         result = run("replay", "--config", str(path), "s3://site/public/", "--send", env={"PURGE_TOKEN": TOKEN})
 
     assert result.exit_code == 0, result.output
-    assert sorted(r.path for r in cache.requests) == ["/a.html", "/dir/b%20c.css"]
+    assert sorted(r.path for r in cache.requests) == ["/a.html", "/dir/b%20c.css", "/dir/b+c.css"]
 
 
 def test_worker_refuses_a_bad_url_a_missing_queue_an_unreachable_endpoint(
