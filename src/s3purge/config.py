@@ -24,105 +24,75 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+import msgspec
+from msgspec import Meta
 
+from s3purge import yamlfile
+from s3purge.checks import TAG_FIELDS, Checker, Host, TagTemplate, UrlPath
 from s3purge.errors import ConfigError
 from s3purge.escalate import Thresholds
 from s3purge.model import Action, EventKind, TargetKind
 from s3purge.providers import known_vendors, provider_class
-from s3purge.providers.base import Limits, Provider, Rate, VendorOptions
+from s3purge.providers.base import Limits, Provider, Rate
 from s3purge.secrets import Secret
 from s3purge.spellings import SPELLINGS, Spelling
 
-TAG_FIELDS = ("key", "path", "dirname", "basename", "stem", "ext", "bucket")
-"""Placeholders a tag template may use, e.g. "{dirname}" or "obj:{key}"."""
+__all__ = ["TAG_FIELDS", "Cdn", "Config", "Route", "load", "parse"]
 
 Loc = tuple[str | int, ...]
 LEGACY_MARK = "cdnDomains"
 """Top-level key of the original scripts' config format (converted by s3purge.legacy)."""
+Problems = list[tuple[Loc, str]]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Route(_Strict):
+class Route(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """How the changed keys of one bucket become what one CDN purges."""
 
     cdn: str
-    hosts: list[str] = []
+    hosts: list[Host] = []
     schemes: Literal["http", "https", "both"] = "https"
     prefix: str = ""
     suffix: str = ""
     strip_prefix: str = ""
-    path_prefix: str = ""
-    index_documents: list[str] = ["index.html"]
-    spellings: list[Spelling] = Field(list(SPELLINGS), min_length=1)
-    tags: list[str] = []
+    path_prefix: UrlPath = ""
+    index_documents: list[str] = msgspec.field(default_factory=lambda: ["index.html"])
+    spellings: Annotated[list[Spelling], Meta(min_length=1)] = msgspec.field(default_factory=lambda: list(SPELLINGS))
+    tags: list[TagTemplate] = []
     action: Action = "purge"
-    events: list[EventKind] = ["created", "removed"]
-
-    @field_validator("hosts")
-    @classmethod
-    def _bare_hosts(cls, hosts: list[str]) -> list[str]:
-        for host in hosts:
-            if not host or "/" in host or " " in host:
-                raise ValueError(f"{host!r} is not a host name (write www.example.com, no scheme)")
-        return hosts
-
-    @field_validator("path_prefix")
-    @classmethod
-    def _rooted(cls, prefix: str) -> str:
-        if prefix and not prefix.startswith("/"):
-            raise ValueError("must start with '/'")
-        return prefix.rstrip("/")
-
-    @field_validator("tags")
-    @classmethod
-    def _known_placeholders(cls, tags: list[str]) -> list[str]:
-        sample = dict.fromkeys(TAG_FIELDS, "x")
-        for tag in tags:
-            try:
-                tag.format(**sample)
-            except (KeyError, IndexError, ValueError):
-                raise ValueError(
-                    f"tag {tag!r} uses an unknown placeholder; use {{{'}, {'.join(TAG_FIELDS)}}}"
-                ) from None
-        return tags
+    events: list[EventKind] = msgspec.field(default_factory=lambda: ["created", "removed"])
 
 
-class Account(BaseModel):
-    """A named CDN account; fields other than these are the vendor's own options."""
-
-    model_config = ConfigDict(extra="allow", frozen=True)
+class Account(msgspec.Struct, frozen=True, kw_only=True):
+    """The settings every CDN account takes; its other fields are the vendor's own options."""
 
     vendor: str
-    concurrency: int | None = Field(None, ge=1, le=256)
-    rate: float | None = Field(None, gt=0)
+    concurrency: Annotated[int, Meta(ge=1, le=256)] | None = None
+    rate: Annotated[float, Meta(gt=0)] | None = None
     """Calls (or items, per vendor) per second; overrides the vendor's declared rate."""
-    burst: float | None = Field(None, gt=0)
-    timeout: float | None = Field(None, gt=0, le=120)
-    max_attempts: int = Field(4, ge=1, le=20)
-    max_items: int | None = Field(None, ge=1)
+    burst: Annotated[float, Meta(gt=0)] | None = None
+    timeout: Annotated[float, Meta(gt=0, le=120)] | None = None
+    max_attempts: Annotated[int, Meta(ge=1, le=20)] = 4
+    max_items: Annotated[int, Meta(ge=1)] | None = None
     """Items per call; overrides the vendor's declared maximum where plans differ (Cloudflare)."""
-    prefix_threshold: int | None = Field(None, ge=0)
+    prefix_threshold: Annotated[int, Meta(ge=0)] | None = None
     """Purge a directory by prefix when more of its URLs than this changed (off by default)."""
-    everything_threshold: int | None = Field(None, ge=0)
+    everything_threshold: Annotated[int, Meta(ge=0)] | None = None
     """Purge the whole CDN when more URL paths than this changed (off by default)."""
 
-    def vendor_options(self) -> dict[str, Any]:
-        return dict(self.model_extra or {})
+
+ACCOUNT_FIELDS = frozenset(f.name for f in msgspec.structs.fields(Account))
 
 
-class Document(_Strict):
-    cdns: dict[str, Account] = Field(min_length=1)
-    buckets: dict[str, list[Route]] = Field(min_length=1)
+class Document(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The file's top level; each account's mapping is split into Account and vendor options."""
+
+    cdns: Annotated[dict[str, Any], Meta(min_length=1)]
+    buckets: Annotated[dict[str, Any], Meta(min_length=1)]
 
 
 @dataclass(frozen=True)
@@ -151,37 +121,23 @@ class Config:
 
 def load(path: str | Path) -> Config:
     """Read, parse and validate a config file (no network, no secrets resolved yet)."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise ConfigError(f"{path}: cannot read config file ({error.strerror})") from None
-    return parse(text, str(path))
+    return parse(yamlfile.read_text(path), str(path))
 
 
 def parse(text: str, name: str = "<config>") -> Config:
-    loader = yaml.SafeLoader(text)
-    try:  # one parse: the node tree gives line numbers, the same tree the data
-        root = loader.get_single_node()
-        raw = loader.construct_document(root) if root is not None else None
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark else ""
-        raise ConfigError(f"{name}{line}: not valid YAML ({getattr(error, 'problem', error)})") from None
-    finally:
-        loader.dispose()
-    lines = dict(_lines(root, ())) if root is not None else {}
-    origins = None
+    tree = yamlfile.parse(text, name)
+    raw, origins = tree.data, None
     if isinstance(raw, dict) and LEGACY_MARK in raw:  # the original scripts' format: errors point at its lines
-        raw, origins = _from_legacy(raw, name, lines)
-    document, problems = _validated(raw)
-    if document is None or problems:
+        raw, origins = _from_legacy(raw, name, tree.lines)
+    cdns, buckets, problems = _validated(raw)
+    problems = tree.problems + problems
+    if problems:
         if origins:
             from s3purge.legacy import relocate
 
             problems = relocate(problems, origins)
-        raise ConfigError(_report(name, lines, problems))
-    return _build(name, document)
+        raise ConfigError(_report(name, tree.lines, problems))
+    return Config(path=name, cdns=cdns, buckets=buckets)
 
 
 def _from_legacy(raw: Any, name: str, lines: dict[Loc, int]) -> tuple[dict[str, Any], dict[Loc, Loc]]:
@@ -196,79 +152,105 @@ def _from_legacy(raw: Any, name: str, lines: dict[Loc, int]) -> tuple[dict[str, 
     return converted.document, converted.origins
 
 
-def _validated(raw: Any) -> tuple[Document | None, list[tuple[Loc, str]]]:
-    """The document and its problems: structure first, then cross-references."""
+def _validated(raw: Any) -> tuple[dict[str, Cdn], dict[str, list[Route]], Problems]:
+    """The CDNs, the routes, and every problem: structure and cross-references in one pass."""
     if not isinstance(raw, dict):
-        return None, [((), "expected a mapping with 'cdns' and 'buckets'")]
-    try:
-        document = Document.model_validate(raw)
-    except ValidationError as error:
-        problems = error.errors(include_input=False, include_url=False)
-        return None, [(tuple(item["loc"]), _message(item)) for item in problems]
-    return document, list(_cross_checks(document))
-
-
-def _cross_checks(document: Document) -> Iterator[tuple[Loc, str]]:
+        return {}, {}, [((), "expected a mapping with 'cdns' and 'buckets'")]
+    checker = Checker()
+    checker.struct(raw, Document, ())  # the top level; then every part that can be checked is
+    cdns: dict[str, Cdn] = {}
     classes: dict[str, type[Provider]] = {}
-    for name, account in document.cdns.items():
-        cls = provider_class(account.vendor)
-        if cls is None:
-            known = ", ".join(known_vendors())
-            yield ("cdns", name, "vendor"), f"unknown vendor {account.vendor!r} (known: {known})"
+    raw_cdns = _mapping(raw.get("cdns"))
+    for name, entry in raw_cdns.items():
+        built = _cdn(name, entry, checker)
+        if built is not None:
+            cdns[name], classes[name] = built
+    buckets: dict[str, list[Route]] = {}
+    for bucket, entries in _mapping(raw.get("buckets")).items():
+        routes = checker.value(entries, list[Any], ("buckets", bucket))
+        if routes is Checker.INVALID:
             continue
-        classes[name] = cls
-        thresholds: dict[TargetKind, int | None] = {
-            "prefix": account.prefix_threshold,
-            "everything": account.everything_threshold,
-        }
-        for kind, threshold in thresholds.items():
-            if threshold is not None and not cls.supports.get(kind):
-                yield ("cdns", name, f"{kind}_threshold"), f"vendor {cls.vendor!r} cannot purge by {kind}"
-        try:
-            cls.Options.model_validate(account.vendor_options())
-        except ValidationError as error:
-            for item in error.errors(include_input=False, include_url=False):
-                yield ("cdns", name, *item["loc"]), _message(item)
-    for bucket, routes in document.buckets.items():
-        for i, route in enumerate(routes):
-            yield from _route_checks(("buckets", bucket, i), route, document, classes)
+        buckets[bucket] = []
+        for i, entry in enumerate(routes):
+            at = ("buckets", bucket, i)
+            route = checker.struct(entry, Route, at)
+            if route is not Checker.INVALID:
+                buckets[bucket].append(route)
+                checker.problems += _route_checks(at, route, set(map(str, raw_cdns)), classes)
+    return cdns, buckets, checker.problems
 
 
-def _route_checks(
-    at: Loc, route: Route, document: Document, classes: dict[str, type[Provider]]
-) -> Iterator[tuple[Loc, str]]:
-    if route.cdn not in document.cdns:
-        yield (*at, "cdn"), f"unknown CDN {route.cdn!r} (defined: {', '.join(document.cdns)})"
-        return
+def _mapping(value: Any) -> dict[Any, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _cdn(name: str, raw: Any, checker: Checker) -> tuple[Cdn, type[Provider]] | None:
+    """One account: its common settings, its vendor and that vendor's options, checked together."""
+    at: Loc = ("cdns", name)
+    if not isinstance(raw, dict):
+        checker.struct(raw, Account, at)  # reports what it is instead of a mapping
+        return None
+    common = {k: v for k, v in raw.items() if k in ACCOUNT_FIELDS}
+    account = checker.struct(common, Account, at)
+    vendor = raw.get("vendor")
+    cls = provider_class(vendor) if isinstance(vendor, str) else None
+    if cls is None:
+        if isinstance(vendor, str):
+            checker.problems.append(
+                ((*at, "vendor"), f"unknown vendor {vendor!r} (known: {', '.join(known_vendors())})")
+            )
+        return None
+    own = {k: v for k, v in raw.items() if k not in ACCOUNT_FIELDS}
+    options = checker.struct(own, cls.Options, at, also_known=ACCOUNT_FIELDS)
+    if account is Checker.INVALID:
+        return None
+    checker.problems += _account_checks(at, account, cls)
+    if options is Checker.INVALID:
+        return None
+    cdn = Cdn(
+        name=name,
+        provider=cls(name, options),
+        limits=_limits(cls.limits, account),
+        max_attempts=account.max_attempts,
+        escalation=Thresholds(account.prefix_threshold, account.everything_threshold),
+    )
+    return cdn, cls
+
+
+def _account_checks(at: Loc, account: Account, cls: type[Provider]) -> Problems:
+    problems: Problems = []
+    thresholds: dict[TargetKind, int | None] = {
+        "prefix": account.prefix_threshold,
+        "everything": account.everything_threshold,
+    }
+    for kind, threshold in thresholds.items():
+        if threshold is not None and not cls.supports.get(kind):
+            problems.append(((*at, f"{kind}_threshold"), f"vendor {cls.vendor!r} cannot purge by {kind}"))
+    if account.max_items is not None and cls.limits.max_items == 1:
+        problems.append(((*at, "max_items"), f"vendor {cls.vendor!r} takes one item per call; remove max_items"))
+    return problems
+
+
+def _route_checks(at: Loc, route: Route, defined: set[str], classes: dict[str, type[Provider]]) -> Problems:
+    if route.cdn not in defined:
+        return [((*at, "cdn"), f"unknown CDN {route.cdn!r} (defined: {', '.join(sorted(defined)) or 'none'})")]
+    problems: Problems = []
     if not route.hosts and not route.tags:
-        yield at, "purges nothing: give hosts (URLs) and/or tags"
+        problems.append((at, "purges nothing: give hosts (URLs) and/or tags"))
     cls = classes.get(route.cdn)
     if cls is None:
-        return
+        return problems
     kinds: dict[TargetKind, bool] = {"url": bool(route.hosts), "tag": bool(route.tags)}
     for kind in (k for k, used in kinds.items() if used):
         if route.action not in cls.supports.get(kind, frozenset()):
             can = sorted(cls.supports.get(kind, frozenset()))
-            yield (
-                (*at, "action"),
-                f"vendor {cls.vendor!r} cannot {route.action} by {kind} (it can: {', '.join(can) or 'nothing'})",
+            problems.append(
+                (
+                    (*at, "action"),
+                    f"vendor {cls.vendor!r} cannot {route.action} by {kind} (it can: {', '.join(can) or 'nothing'})",
+                )
             )
-
-
-def _build(name: str, document: Document) -> Config:
-    cdns = {}
-    for cdn_name, account in document.cdns.items():
-        cls = provider_class(account.vendor)
-        assert cls is not None  # checked in _cross_checks
-        options: VendorOptions = cls.Options.model_validate(account.vendor_options())
-        cdns[cdn_name] = Cdn(
-            name=cdn_name,
-            provider=cls(cdn_name, options),
-            limits=_limits(cls.limits, account),
-            max_attempts=account.max_attempts,
-            escalation=Thresholds(account.prefix_threshold, account.everything_threshold),
-        )
-    return Config(path=name, cdns=cdns, buckets=dict(document.buckets))
+    return problems
 
 
 def _limits(declared: Limits, account: Account) -> Limits:
@@ -287,13 +269,9 @@ def _limits(declared: Limits, account: Account) -> Limits:
     )
 
 
-def _message(item: Any) -> str:
-    message = str(item["msg"])
-    return message.removeprefix("Value error, ")
-
-
 def _report(name: str, lines: dict[Loc, int], problems: Iterable[tuple[Loc, str]]) -> str:
-    rows = [f"{name}:{_line_of(lines, loc)}: {_dotted(loc) or '(top)'}: {msg}" for loc, msg in problems]
+    located = sorted(((_line_of(lines, loc), loc, msg) for loc, msg in problems), key=lambda p: p[0])
+    rows = [f"{name}:{line}: {_dotted(loc) or '(top)'}: {msg}" for line, loc, msg in located]
     if len(rows) == 1:
         return rows[0]
     return f"{name}: {len(rows)} problems\n  " + "\n  ".join(rows)
@@ -312,15 +290,3 @@ def _dotted(loc: Loc) -> str:
     for part in loc:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out
-
-
-def _lines(node: yaml.Node, at: Loc) -> Iterator[tuple[Loc, int]]:
-    yield at, node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            here = (*at, key.value)
-            yield here, key.start_mark.line + 1
-            yield from ((loc, n) for loc, n in _lines(value, here) if loc != here)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            yield from _lines(item, (*at, i))

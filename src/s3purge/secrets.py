@@ -17,9 +17,6 @@ import os
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from pydantic import GetCoreSchemaHandler
-from pydantic_core import core_schema
-
 from s3purge.errors import ConfigError
 
 SOURCES = ("env", "ssm", "secretsmanager")
@@ -36,22 +33,24 @@ class Secret:
 
     @classmethod
     def parse(cls, raw: Any) -> Secret:
+        """A secret as written in the config; ValueError (never echoing the input) when malformed."""
         if isinstance(raw, Secret):
             return raw
         if isinstance(raw, str):
-            return cls("plain", value=raw)
+            return cls("plain", value=check_value(raw, "the value"))
         if isinstance(raw, Mapping):
             refs = [s for s in SOURCES if s in raw]
             extra = set(raw) - set(SOURCES) - {"key"}
             if len(refs) == 1 and not extra and isinstance(raw[refs[0]], str):
                 key = raw.get("key")
                 if key is None or (isinstance(key, str) and refs[0] == "secretsmanager"):
+                    if not raw[refs[0]].strip() or (key is not None and not key.strip()):
+                        raise ValueError(f"{refs[0]}: the name is empty")
                     return cls(refs[0], raw[refs[0]], key)
         raise ValueError(f"expected {_SHAPE}")  # never echo the input: it may be the secret
 
-    @classmethod
-    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> Any:
-        return core_schema.no_info_plain_validator_function(cls.parse)
+    from_config = parse
+    """How the config loader reads a field typed Secret."""
 
     @property
     def resolved(self) -> bool:
@@ -88,6 +87,17 @@ class Secret:
 Fetch = Callable[[Secret], str]
 
 
+def check_value(value: str, what: str) -> str:
+    """A usable secret value: not empty, no surrounding whitespace, no control characters."""
+    if not value:
+        raise ValueError(f"{what} is empty")
+    if value != value.strip():
+        raise ValueError(f"{what} starts or ends with whitespace (a pasted newline?)")
+    if any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in value):
+        raise ValueError(f"{what} contains control characters")
+    return value
+
+
 def resolve(secrets: Iterable[Secret], fetchers: Mapping[str, Fetch] | None = None) -> None:
     """Fill in every referenced value; each failure names the reference, never a value."""
     fetchers = {**DEFAULT_FETCHERS, **(fetchers or {})}
@@ -96,8 +106,10 @@ def resolve(secrets: Iterable[Secret], fetchers: Mapping[str, Fetch] | None = No
         if secret.resolved:
             continue
         try:
-            secret._value = fetchers[secret.source](secret)
+            secret._value = check_value(fetchers[secret.source](secret), f"{secret.describe()}: the value")
         except ConfigError as error:
+            problems.append(str(error))
+        except ValueError as error:
             problems.append(str(error))
     if problems:
         raise ConfigError("cannot resolve secrets:\n  " + "\n  ".join(problems))

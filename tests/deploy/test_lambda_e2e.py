@@ -46,9 +46,9 @@ LAMBDA_RUNTIME = """
 import json, sys
 root = sys.argv[1]
 sys.path.insert(0, root)  # the function's code comes first, as in /var/task
-import pydantic_core, s3purge
+import msgspec, s3purge
 assert s3purge.__file__.startswith(root), s3purge.__file__
-assert pydantic_core.__file__.startswith(root), pydantic_core.__file__
+assert msgspec.__file__.startswith(root), msgspec.__file__
 from s3purge.entry.aws_lambda import handler
 
 class Context:

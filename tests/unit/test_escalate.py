@@ -89,9 +89,9 @@ buckets:
 
 
 def test_thresholds_are_read_from_the_account_and_checked() -> None:
-    text = "cdns:\n  e: {vendor: http, endpoints: [x], %s}\nbuckets:\n  b: [{cdn: e, hosts: [h]}]\n"
+    text = "cdns:\n  e: {vendor: http, endpoints: [http://127.0.0.1:1], %s}\nbuckets:\n  b: [{cdn: e, hosts: [h]}]\n"
     assert parse(text % "prefix_threshold: 5").cdns["e"].escalation == Thresholds(prefix=5)
-    with pytest.raises(ConfigError, match=r":2: cdns\.e\.everything_threshold: .*greater than or equal to 0"):
+    with pytest.raises(ConfigError, match=r":2: cdns\.e\.everything_threshold: expected an integer >= 0"):
         parse(text % "everything_threshold: -1")
 
 

@@ -318,7 +318,7 @@ BAD = [
         cdnConfigurations:
           cloudflare: {api_token: t}
         """,
-        "legacy.yml:5: cdnDomains.cloudflare.site[0].platform: String should match pattern '^[0-9a-f]{32}$'",
+        "legacy.yml:5: cdnDomains.cloudflare.site[0].platform: expected a string matching regex '^[0-9a-f]{32}$'",
         id="cloudflare-zone-shape",
     ),
     pytest.param(
@@ -351,7 +351,7 @@ BAD = [
             token: t
             tokn: t
         """,
-        "legacy.yml:9: cdnConfigurations.fastly.tokn: Extra inputs are not permitted",
+        "legacy.yml:9: cdnConfigurations.fastly.tokn: unknown field (known: api_base, api_token",
         id="unknown-credential",
     ),
     pytest.param(
@@ -389,7 +389,7 @@ BAD = [
         cdnConfigurations:
           fastly: {token: t}
         """,
-        "legacy.yml:5: cdnDomains.fastly.site[0].action: Input should be 'purge', 'invalidate', 'delete' or 'load'",
+        "legacy.yml:5: cdnDomains.fastly.site[0].action: expected one of 'purge', 'invalidate', 'delete', 'load'",
         id="unknown-action",
     ),
     pytest.param(
@@ -399,7 +399,7 @@ BAD = [
             site:
               - host: a.example.com
         """,
-        "legacy.yml:3: cdnDomains.edgecast: account: Field required",
+        "legacy.yml:3: cdnDomains.edgecast: account: required",
         id="edgecast-without-hex",
     ),
     pytest.param(

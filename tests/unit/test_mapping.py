@@ -76,8 +76,8 @@ def test_a_route_may_choose_its_spellings() -> None:
         for scheme in ("https", "http")
         for host in ("www.example.com", "example.com")
     }
-    assert "spellings[0]: Input should be" in _problem(CONFIG.replace("schemes: both", "spellings: [raw]"))
-    assert "spellings: List should have at least 1 item" in _problem(CONFIG.replace("schemes: both", "spellings: []"))
+    assert "spellings[0]: expected one of" in _problem(CONFIG.replace("schemes: both", "spellings: [raw]"))
+    assert "spellings: expected a list with at least 1" in _problem(CONFIG.replace("schemes: both", "spellings: []"))
 
 
 def _problem(text: str) -> str:

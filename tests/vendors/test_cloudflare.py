@@ -182,7 +182,7 @@ def test_transient_failures_are_retried(fault: Fault, executor: Executor) -> Non
 @pytest.mark.parametrize(
     ("account", "message"),
     [
-        ('zone_id: "example.com", api_token: t', "zone_id: String should match pattern"),
+        ('zone_id: "example.com", api_token: t', "zone_id: expected a string matching regex"),
         (f"api_token: t, api_key: {KEY}, email: {EMAIL}", "give api_token, or the legacy api_key"),
         (f"api_key: {KEY}", "api_key and email go together"),
     ],

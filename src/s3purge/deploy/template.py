@@ -385,7 +385,7 @@ def secret_fields(config: Config) -> list[tuple[str, Secret]]:
     """Every secret in the config with where it is written, e.g. ("cdns.cf.token", Secret)."""
     found = []
     for name, cdn in sorted(config.cdns.items()):
-        for option, value in cdn.provider.options.__dict__.items():
+        for option, value in cdn.provider.options.fields().items():
             if isinstance(value, Secret):
                 found.append((f"cdns.{name}.{option}", value))
             elif isinstance(value, dict):
@@ -400,7 +400,7 @@ def cloudfront_distributions(config: Config) -> list[str]:
     for name, cdn in config.cdns.items():
         if cdn.provider.vendor != "cloudfront":
             continue
-        options = raw.get(name) or cdn.provider.options.model_dump()
+        options = raw.get(name) or cdn.provider.options.fields()
         listed = options.get("distribution_ids") or []
         single = options.get("distribution_id")
         ids.update(str(i) for i in ([*listed, single] if single else listed))

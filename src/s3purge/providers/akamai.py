@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import ClassVar, Literal
 
 import httpx
-from pydantic import model_validator
 
+from s3purge.checks import Host
 from s3purge.errors import Rejected, Retryable
 from s3purge.model import Batch
 from s3purge.providers.base import Limits, Provider, Rate, VendorOptions, judge_status
@@ -33,10 +33,10 @@ PATHS = {"url": "url", "tag": "tag", "everything": "cpcode"}
 CREDENTIALS = ("client_token", "client_secret", "access_token")
 
 
-class AkamaiOptions(VendorOptions):
+class AkamaiOptions(VendorOptions, frozen=True):
     edgerc: str | None = None
     section: str = "default"
-    host: str | None = None
+    host: Host | None = None
     client_token: Secret | None = None
     client_secret: Secret | None = None
     access_token: Secret | None = None
@@ -46,8 +46,7 @@ class AkamaiOptions(VendorOptions):
     scheme_in_cache_key: bool = False
     """True for properties with protocol-specific cache keys: purge http and https URLs."""
 
-    @model_validator(mode="after")
-    def _one_credential_source(self) -> AkamaiOptions:
+    def __post_init__(self) -> None:
         inline = [name for name in (*CREDENTIALS, "host") if getattr(self, name) is not None]
         if self.edgerc and inline:
             raise ValueError(f"give either edgerc or inline credentials, not both (found {', '.join(inline)})")
@@ -56,7 +55,6 @@ class AkamaiOptions(VendorOptions):
             raise ValueError(f"needs edgerc, or inline credentials (missing {', '.join(missing)})")
         if not self.edgerc and not (self.host or self.api_base):
             raise ValueError("needs host (the akab-….purge.akamaiapis.net name from the credentials)")
-        return self
 
 
 class Akamai(Provider):

@@ -13,18 +13,17 @@ import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import ClassVar, Literal
-from urllib.parse import urlsplit
+from typing import Any, ClassVar, Literal
 
 import httpx
-from pydantic import BaseModel, ConfigDict, field_validator
+import msgspec
 
+from s3purge.checks import ApiBase
 from s3purge.errors import Rejected, Retryable
 from s3purge.model import Action, Batch, Target, TargetKind
 from s3purge.secrets import Secret
 
 Supports = Mapping[TargetKind, frozenset[Action]]
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,25 +55,20 @@ class Limits:
         return min(self.max_items, self.kind_items.get(kind, self.max_items))
 
 
-class VendorOptions(BaseModel):
-    """Base of each vendor's options; unknown fields are config errors."""
+class VendorOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Base of each vendor's options; unknown fields are config errors. Checks that span fields
+    go in `__post_init__` (raise ValueError); a field's own check in its `Annotated` type."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    api_base: str | None = None
+    api_base: ApiBase | None = None
     """Override the vendor's API base URL (proxies, regional endpoints, tests)."""
 
-    @field_validator("api_base")
-    @classmethod
-    def _https_only(cls, base: str | None) -> str | None:
-        # Credentials go to the API: never in clear text, except to this machine (emulators, a local proxy).
-        if base is not None and urlsplit(base).scheme != "https" and urlsplit(base).hostname not in LOOPBACK:
-            raise ValueError("must be an https:// URL (credentials are sent to it); http only to localhost")
-        return base
+    def fields(self) -> dict[str, Any]:
+        """The options by name, as written in the config."""
+        return msgspec.structs.asdict(self)
 
     def secrets(self) -> list[Secret]:
         found: list[Secret] = []
-        for value in self.__dict__.values():
+        for value in self.fields().values():
             if isinstance(value, Secret):
                 found.append(value)
             elif isinstance(value, Mapping):

@@ -11,11 +11,12 @@ Cloudflare has no soft purge: only `purge`.
 from __future__ import annotations
 
 import re
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import httpx
-from pydantic import Field, model_validator
+from msgspec import Meta
 
+from s3purge.checks import HeaderValue, HttpToken
 from s3purge.errors import Rejected, Retryable
 from s3purge.model import Batch
 from s3purge.providers.base import Limits, Provider, Rate, VendorOptions, judge_status, retry_after
@@ -27,21 +28,19 @@ FLEX_MAX = 100
 FIELDS = {"url": "files", "tag": "tags", "prefix": "prefixes"}
 
 
-class CloudflareOptions(VendorOptions):
-    zone_id: str = Field(pattern=r"^[0-9a-f]{32}$")
+class CloudflareOptions(VendorOptions, frozen=True):
+    zone_id: Annotated[str, Meta(pattern=r"^[0-9a-f]{32}$")]
     api_token: Secret | None = None
     api_key: Secret | None = None
     email: str | None = None
-    file_headers: dict[str, str] = {}
+    file_headers: dict[HttpToken, HeaderValue] = {}
     """Cache-key headers sent with every URL ({url, headers} files), e.g. CF-Device-Type."""
 
-    @model_validator(mode="after")
-    def _one_auth(self) -> CloudflareOptions:
+    def __post_init__(self) -> None:
         if (self.api_token is None) == (self.api_key is None):
             raise ValueError("give api_token, or the legacy api_key with email (one of them)")
         if (self.api_key is None) != (self.email is None):
             raise ValueError("api_key and email go together")
-        return self
 
 
 class Cloudflare(Provider):

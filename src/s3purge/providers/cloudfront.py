@@ -14,11 +14,11 @@ import hashlib
 import threading
 import xml.etree.ElementTree as ET
 from collections.abc import Generator
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 from urllib.parse import quote, unquote, urlsplit
 
 import httpx
-from pydantic import Field
+from msgspec import Meta
 
 from s3purge.errors import Rejected, Retryable
 from s3purge.model import Batch, Target, TargetKind
@@ -38,8 +38,8 @@ HINTS = {
 }
 
 
-class CloudFrontOptions(VendorOptions):
-    distribution_ids: list[str] = Field(min_length=1)
+class CloudFrontOptions(VendorOptions, frozen=True):
+    distribution_ids: Annotated[list[str], Meta(min_length=1)]
     """Every distribution in front of the bucket; each batch is invalidated on each."""
     wait: bool = False
     """Acknowledge only once CloudFront reports the invalidation completed (minutes)."""

@@ -29,7 +29,7 @@ OVER_LIMIT = re.compile(r"concurren|limit|too many", re.IGNORECASE)
 """How Edgecast's 400 for too many outstanding requests differs from a malformed request."""
 
 
-class EdgecastOptions(VendorOptions):
+class EdgecastOptions(VendorOptions, frozen=True):
     account: str
     """Customer account number (hex, e.g. 0001), shown in the MCC's upper-right corner."""
     token: Secret

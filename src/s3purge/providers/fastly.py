@@ -23,7 +23,7 @@ from s3purge.secrets import Secret
 API = "https://api.fastly.com"
 
 
-class FastlyOptions(VendorOptions):
+class FastlyOptions(VendorOptions, frozen=True):
     api_token: Secret
     """Fastly-Key: scope purge_select for URL and key purges, purge_all for everything."""
     service_id: str | None = None

@@ -19,7 +19,6 @@ from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import httpx
-from pydantic import model_validator
 
 from s3purge.errors import Rejected, Retryable
 from s3purge.model import Batch
@@ -34,7 +33,7 @@ MARGIN = 60.0
 Flow = Generator[httpx.Request, httpx.Response, str]
 
 
-class HighwindsOptions(VendorOptions):
+class HighwindsOptions(VendorOptions, frozen=True):
     account_hash: str | None = None
     """Account to purge; discovered from /api/v1/users/me (once per process) when absent."""
     username: str | None = None
@@ -44,14 +43,12 @@ class HighwindsOptions(VendorOptions):
     application_id: str = "s3purge"
     """X-Application-Id header, which StrikeTracker's support asks every client to send."""
 
-    @model_validator(mode="after")
-    def _one_login(self) -> HighwindsOptions:
+    def __post_init__(self) -> None:
         password_grant = self.username is not None or self.password is not None
         if self.api_token is not None and password_grant:
             raise ValueError("give either username and password, or api_token, not both")
         if self.api_token is None and (self.username is None or self.password is None):
             raise ValueError("give username and password, or api_token")
-        return self
 
 
 class Highwinds(Provider):

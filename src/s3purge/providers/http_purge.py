@@ -10,32 +10,33 @@ conventions, not a standard.
 from __future__ import annotations
 
 import re
-from typing import ClassVar
+from typing import Annotated, ClassVar
 from urllib.parse import urlsplit
 
 import httpx
-from pydantic import Field
+from msgspec import Meta
 
+from s3purge.checks import EndpointUrl, HttpToken, UrlPath
 from s3purge.errors import Rejected
 from s3purge.model import Batch
 from s3purge.providers.base import Limits, Provider, VendorOptions, judge_status
 from s3purge.secrets import Secret
 
 
-class HttpPurgeOptions(VendorOptions):
-    endpoints: list[str] = Field(min_length=1)
+class HttpPurgeOptions(VendorOptions, frozen=True):
+    endpoints: Annotated[list[EndpointUrl], Meta(min_length=1)]
     """Base URLs of every cache node, e.g. http://10.0.0.5:6081."""
-    purge_method: str = "PURGE"
-    path_prefix: str = ""
+    purge_method: HttpToken = "PURGE"
+    path_prefix: UrlPath = ""
     """Prepended to the path for caches that purge under a separate location (nginx /purge)."""
-    ban_method: str = "BAN"
-    ban_header: str = "X-Ban-Url"
-    tag_method: str = "PURGEKEYS"
-    tag_header: str = "Xkey-Purge"
-    soft_tag_header: str = "Xkey-Soft"
+    ban_method: HttpToken = "BAN"
+    ban_header: HttpToken = "X-Ban-Url"
+    tag_method: HttpToken = "PURGEKEYS"
+    tag_header: HttpToken = "Xkey-Purge"
+    soft_tag_header: HttpToken = "Xkey-Soft"
     scheme_in_cache_key: bool = False
     """True for caches keyed on the scheme (nginx's default key): send X-Forwarded-Proto."""
-    headers: dict[str, Secret] = {}
+    headers: dict[HttpToken, Secret] = {}
     """Extra headers on every request, e.g. a shared purge token."""
 
 

@@ -1,0 +1,138 @@
+"""Read a YAML config safely: bounded size, aliases and nesting; duplicate keys found; line numbers kept.
+
+One parse: the node tree gives each field's line, the same tree gives the data. Whatever a file
+holds, reading it ends quickly with data or with one ConfigError line (never a traceback).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from s3purge.errors import ConfigError
+
+Loc = tuple[str | int, ...]
+MAX_BYTES = 1_000_000
+"""Largest config file read (a config with hundreds of buckets is a few hundred kB)."""
+MAX_NODES = 50_000
+"""Most YAML nodes, counting each alias as a copy of what it names: an alias bomb stops here."""
+MERGE = "tag:yaml.org,2002:merge"
+
+
+@dataclass
+class Tree:
+    """The data of a YAML document, where each part of it is written, and what is wrong in its shape."""
+
+    data: Any
+    lines: dict[Loc, int] = field(default_factory=dict)
+    problems: list[tuple[Loc, str]] = field(default_factory=list)
+    """Duplicate keys: reported with the document's other problems."""
+
+
+def read_text(path: Any) -> str:
+    """The file's text: at most MAX_BYTES of UTF-8, or a one-line ConfigError."""
+    try:
+        with open(path, "rb") as file:
+            data = file.read(MAX_BYTES + 1)
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read config file ({error.strerror})") from None
+    if len(data) > MAX_BYTES:
+        raise ConfigError(f"{path}: larger than {MAX_BYTES:,} bytes; not a config file")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        bad = data[error.start]
+        raise ConfigError(f"{path}: not UTF-8 text (byte 0x{bad:02x} at offset {error.start})") from None
+
+
+def parse(text: str, name: str) -> Tree:
+    """Parse one YAML document (an empty one is None) within the limits."""
+    if len(text) > MAX_BYTES:
+        raise ConfigError(f"{name}: larger than {MAX_BYTES:,} characters; not a config file")
+    loader = _Loader(text)
+    try:
+        root = loader.get_single_node()
+        if root is None:
+            return Tree(None)
+        _check_size(root, name)
+        tree = Tree(None)
+        _walk(root, (), tree)  # before construction, which merges `<<` keys into their mappings
+        tree.data = loader.construct_document(root)
+        return tree
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark else ""
+        raise ConfigError(f"{name}{line}: not valid YAML ({getattr(error, 'problem', None) or error})") from None
+    except RecursionError:
+        raise ConfigError(f"{name}: nested too deeply to be a config file") from None
+    finally:
+        loader.dispose()
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that stops composing after MAX_NODES events (aliases counted once here)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.nodes = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            raise ConfigError(f"{self.name}: more than {MAX_NODES:,} YAML nodes; not a config file")
+        return super().compose_node(parent, index)
+
+
+def _check_size(root: yaml.Node, name: str) -> None:
+    """Refuse documents whose aliases expand past MAX_NODES, or refer to themselves."""
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+
+    def size(node: yaml.Node) -> int:
+        known = sizes.get(id(node))
+        if known is not None:
+            return known
+        if id(node) in open_nodes:
+            raise ConfigError(f"{name}:{node.start_mark.line + 1}: an alias refers to itself")
+        open_nodes.add(id(node))
+        total = 1 + sum(size(child) for child in _children(node))
+        open_nodes.discard(id(node))
+        if total > MAX_NODES:
+            raise ConfigError(f"{name}: aliases expand to more than {MAX_NODES:,} YAML nodes; not a config file")
+        sizes[id(node)] = total
+        return total
+
+    size(root)
+
+
+def _children(node: yaml.Node) -> Iterator[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            yield key
+            yield value
+    elif isinstance(node, yaml.SequenceNode):
+        yield from node.value
+
+
+def _walk(node: yaml.Node, at: Loc, tree: Tree) -> None:
+    """Record the line of every field under `at`, and every key written twice in one mapping."""
+    tree.lines.setdefault(at, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[Any, int] = {}
+        for key, value in node.value:
+            if key.tag == MERGE or not isinstance(key, yaml.ScalarNode):
+                continue  # a merge (`<<`) may override; a non-scalar key fails validation anyway
+            line = key.start_mark.line + 1
+            here = (*at, key.value)
+            if key.value in seen:
+                tree.problems.append((here, f"duplicate key (first on line {seen[key.value]})"))
+                continue
+            seen[key.value] = line
+            tree.lines[here] = line
+            _walk(value, here, tree)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _walk(item, (*at, i), tree)
