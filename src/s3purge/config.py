@@ -162,9 +162,11 @@ def _validated(raw: Any) -> tuple[dict[str, Cdn], dict[str, list[Route]], Proble
     classes: dict[str, type[Provider]] = {}
     raw_cdns = _mapping(raw.get("cdns"))
     for name, entry in raw_cdns.items():
-        built = _cdn(name, entry, checker)
-        if built is not None:
-            cdns[name], classes[name] = built
+        cdn, cls = _cdn(name, entry, checker)
+        if cls is not None:
+            classes[name] = cls  # routes are checked against the vendor even when its account has problems
+        if cdn is not None:
+            cdns[name] = cdn
     buckets: dict[str, list[Route]] = {}
     for bucket, entries in _mapping(raw.get("buckets")).items():
         routes = checker.value(entries, list[Any], ("buckets", bucket))
@@ -184,29 +186,28 @@ def _mapping(value: Any) -> dict[Any, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _cdn(name: str, raw: Any, checker: Checker) -> tuple[Cdn, type[Provider]] | None:
+def _cdn(name: str, raw: Any, checker: Checker) -> tuple[Cdn | None, type[Provider] | None]:
     """One account: its common settings, its vendor and that vendor's options, checked together."""
     at: Loc = ("cdns", name)
     if not isinstance(raw, dict):
         checker.struct(raw, Account, at)  # reports what it is instead of a mapping
-        return None
+        return None, None
     common = {k: v for k, v in raw.items() if k in ACCOUNT_FIELDS}
     account = checker.struct(common, Account, at)
     vendor = raw.get("vendor")
     cls = provider_class(vendor) if isinstance(vendor, str) else None
     if cls is None:
         if isinstance(vendor, str):
-            checker.problems.append(
-                ((*at, "vendor"), f"unknown vendor {vendor!r} (known: {', '.join(known_vendors())})")
-            )
-        return None
+            known = ", ".join(known_vendors())
+            checker.problems.append(((*at, "vendor"), f"unknown vendor {vendor!r} (known: {known})"))
+        return None, None
     own = {k: v for k, v in raw.items() if k not in ACCOUNT_FIELDS}
     options = checker.struct(own, cls.Options, at, also_known=ACCOUNT_FIELDS)
     if account is Checker.INVALID:
-        return None
+        return None, cls
     checker.problems += _account_checks(at, account, cls)
     if options is Checker.INVALID:
-        return None
+        return None, cls
     cdn = Cdn(
         name=name,
         provider=cls(name, options),

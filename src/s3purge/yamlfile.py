@@ -17,8 +17,10 @@ from s3purge.errors import ConfigError
 Loc = tuple[str | int, ...]
 MAX_BYTES = 1_000_000
 """Largest config file read (a config with hundreds of buckets is a few hundred kB)."""
-MAX_NODES = 50_000
+MAX_NODES = 20_000
 """Most YAML nodes, counting each alias as a copy of what it names: an alias bomb stops here."""
+MAX_DEPTH = 50
+"""Deepest nesting of lists and mappings (a config needs about 6)."""
 MERGE = "tag:yaml.org,2002:merge"
 
 
@@ -52,8 +54,9 @@ def parse(text: str, name: str) -> Tree:
     """Parse one YAML document (an empty one is None) within the limits."""
     if len(text) > MAX_BYTES:
         raise ConfigError(f"{name}: larger than {MAX_BYTES:,} characters; not a config file")
-    loader = _Loader(text)
+    loader = None
     try:
+        loader = _Loader(text, name)
         root = loader.get_single_node()
         if root is None:
             return Tree(None)
@@ -62,28 +65,42 @@ def parse(text: str, name: str) -> Tree:
         _walk(root, (), tree)  # before construction, which merges `<<` keys into their mappings
         tree.data = loader.construct_document(root)
         return tree
+    except yaml.reader.ReaderError as error:
+        where = f"character #x{error.character:04x} at offset {error.position}"
+        raise ConfigError(f"{name}: not valid YAML ({where} is not allowed in YAML)") from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         line = f":{mark.line + 1}" if mark else ""
         raise ConfigError(f"{name}{line}: not valid YAML ({getattr(error, 'problem', None) or error})") from None
-    except RecursionError:
-        raise ConfigError(f"{name}: nested too deeply to be a config file") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 class _Loader(yaml.SafeLoader):
-    """SafeLoader that stops composing after MAX_NODES events (aliases counted once here)."""
+    """SafeLoader that stops at MAX_NODES nodes (aliases counted once here) or MAX_DEPTH levels."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, name: str) -> None:
         super().__init__(text)
+        self.config_name = name
         self.nodes = 0
+        self.depth = 0
 
     def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
         self.nodes += 1
         if self.nodes > MAX_NODES:
-            raise ConfigError(f"{self.name}: more than {MAX_NODES:,} YAML nodes; not a config file")
-        return super().compose_node(parent, index)
+            raise ConfigError(f"{self.config_name}: more than {MAX_NODES:,} YAML nodes; not a config file")
+        self.depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+    def fetch_more_tokens(self) -> None:
+        # Checked while scanning: PyYAML's scanner slows down quadratically with flow nesting.
+        if self.flow_level > MAX_DEPTH or self.depth > MAX_DEPTH:
+            raise ConfigError(f"{self.config_name}: nested more than {MAX_DEPTH} levels deep; not a config file")
+        super().fetch_more_tokens()
 
 
 def _check_size(root: yaml.Node, name: str) -> None:
@@ -128,7 +145,7 @@ def _walk(node: yaml.Node, at: Loc, tree: Tree) -> None:
             line = key.start_mark.line + 1
             here = (*at, key.value)
             if key.value in seen:
-                tree.problems.append((here, f"duplicate key (first on line {seen[key.value]})"))
+                tree.problems.append((here, f"duplicate key (again on line {line})"))
                 continue
             seen[key.value] = line
             tree.lines[here] = line
