@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 from s3purge.config import Config
-from s3purge.deploy import CONFIG_NAME, HANDLER, DeployError, Options
+from s3purge.deploy import CONFIG_NAME, HANDLER, DeployError, Options, observability
 from s3purge.secrets import Secret
 
 Json = dict[str, Any]
@@ -40,6 +40,7 @@ def build(config: Config, options: Options) -> Json:
     else:
         resources |= _direct_trigger(buckets)
     resources |= _alarms(options)
+    resources |= observability.resources(config, options)  # dashboard, failure-rate and queue-age alarms
     return {
         "AWSTemplateFormatVersion": FORMAT_VERSION,
         "Description": f"s3purge: purge CDN caches when objects change in {', '.join(buckets)}",
