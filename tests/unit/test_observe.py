@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import jsonschema
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from s3purge.config import parse
@@ -36,6 +36,7 @@ cdn_values = st.fixed_dictionaries(
 )
 
 
+@settings(deadline=None, max_examples=50)  # jsonschema is slow on a busy machine; no timing here
 @given(
     per_cdn=st.dictionaries(st.text(min_size=1, max_size=40), cdn_values, max_size=5),
     service=st.fixed_dictionaries({"Skipped": counts, "BadMessages": counts}, optional={"OldestMessageAge": counts}),
@@ -82,6 +83,7 @@ def test_why_a_change_routes_nowhere() -> None:
     )
 
 
+@settings(deadline=None)
 @given(st.text(min_size=1, max_size=30), st.text(max_size=60))
 def test_a_change_is_explained_exactly_when_nothing_routes_it(bucket: str, key: str) -> None:
     from s3purge.mapping import targets
