@@ -11,13 +11,23 @@ objects each vendor must be told about (vendor facts decide whether http and htt
 different hosts, are one object), divided over the items and bytes one call may carry
 (the declared limits, `provider.item_bytes`), times the calls each batch needs by API
 (one per cache endpoint for self-hosted caches, one per distribution for CloudFront).
+
+A second pair of bursts (100 keys sent to the emulators, 1,000 counted) makes one key in
+five special: spaces, `+`, `( )`, `; =`, `@ :`, `%`, non-ASCII. Each such key may have
+several spellings (s3purge.spellings); the minimum counts the distinct spellings, written
+here again character by character from the rule, and through CloudFront's own path rule.
+The same 1,000-key burst planned with `spellings: [browser]` gives the cost of the model:
+extra URL paths per 1,000 keys, and extra calls per vendor.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import string
 import time
+from collections.abc import Callable
+from urllib.parse import unquote
 
 from tenacity import wait_none
 from tests.emulators.cloudfront import distribution
@@ -25,6 +35,7 @@ from tests.emulators.cloudfront import distribution
 from bench.common import HIGHWINDS_AUTH, HOSTS, IMG_HOST, Host, Row, Section, Spec, account, spec
 from s3purge.config import Config, parse
 from s3purge.execute import Executor
+from s3purge.mapping import url_paths
 from s3purge.model import Change
 from s3purge.pipeline import Pipeline
 from s3purge.plan import plan
@@ -40,6 +51,23 @@ ONE_URL_PER_CALL = {"fastly"}
 """Fastly's URL purge is `POST /purge/{url}`: its 256 items per call are surrogate keys only."""
 UNLIMITED = "rate: 1000000, burst: 1000000"
 """Counting calls, not pacing them: the rate limits are the throughput benchmark's."""
+SPECIAL_SIZES = (100, 1_000)
+SPECIAL = (
+    "My File {i}.html",
+    "report ({i}).pdf",
+    "c++ {i}.html",
+    "a;b={i}.txt",
+    "me@host:{i}.txt",
+    "ünï-{i}.css",
+    "100%-{i}.txt",
+    "Sale+{i}.html",
+    "My Docs {i}/index.html",
+    "it's {i}!.js",
+)
+"""One in five keys of the special bursts, cycling: the characters real uploads carry."""
+UNRESERVED = frozenset(string.ascii_letters + string.digits + "-._~/")
+BROWSER_RAW = UNRESERVED | frozenset("!$&'()*,;=:@[]|")
+"""What a browser leaves raw in a path (WHATWG), besides unreserved; '+' is escaped: S3 reads it as a space."""
 
 
 def keys(n: int) -> list[str]:
@@ -55,7 +83,15 @@ def keys(n: int) -> list[str]:
     return found
 
 
-def config(urls: dict[str, str], distribution: str) -> Config:
+def special_keys(n: int) -> list[str]:
+    """The ordinary burst with every fifth key (from the second on) special."""
+    found = keys(n)
+    for i in range(1, n, 5):
+        found[i] = f"s{i // 10}/" + SPECIAL[(i // 5) % len(SPECIAL)].format(i=i)
+    return found
+
+
+def config(urls: dict[str, str], distribution: str, spellings: str = "") -> Config:
     lines = ["cdns:"]
     for vendor in VENDORS:
         if vendor == "http":
@@ -65,8 +101,11 @@ def config(urls: dict[str, str], distribution: str) -> Config:
         lines.append(f"  {vendor}: {account(vendor, urls[vendor], extra)}")
     lines.append("buckets:\n  site:")
     for vendor in VENDORS:
-        lines.append(f"    - {{cdn: {vendor}, hosts: [{', '.join(HOSTS)}], schemes: both, index_documents: [{INDEX}]}}")
-        lines.append(f"    - {{cdn: {vendor}, hosts: [{IMG_HOST}], prefix: img/, strip_prefix: img/}}")
+        extra = f", spellings: [{spellings}]" if spellings else ""
+        lines.append(
+            f"    - {{cdn: {vendor}, hosts: [{', '.join(HOSTS)}], schemes: both, index_documents: [{INDEX}]{extra}}}"
+        )
+        lines.append(f"    - {{cdn: {vendor}, hosts: [{IMG_HOST}], prefix: img/, strip_prefix: img/{extra}}}")
     return parse("\n".join(lines) + "\n", "bench-calls.yml")
 
 
@@ -79,7 +118,7 @@ def objects(vendor: str, burst: list[str]) -> set[str]:
             urls.append(("https", IMG_HOST, "/" + key.removeprefix("img/")))
         for scheme, host, path in urls:
             if vendor == "cloudfront":
-                found.add(path)
+                found.add(unquote(path))  # CloudFront matches paths by its own encoding: (1) = %281%29
             elif vendor in ONE_OBJECT_ACROSS_SCHEMES:
                 found.add(f"https://{host}{path}")
             else:
@@ -88,11 +127,24 @@ def objects(vendor: str, burst: list[str]) -> set[str]:
 
 
 def _paths(key: str) -> list[str]:
-    path = "/" + key
-    if key.rpartition("/")[2] != INDEX:
-        return [path]
-    directory = path[: path.rindex("/") + 1]
-    return [path, directory, directory.rstrip("/")]
+    """Every distinct spelling of the key's path, and of its directory's for an index document."""
+    paths = {"/" + spelled for spelled in _spelled(key)}
+    if key.rpartition("/")[2] == INDEX:
+        directories = {path[: path.rindex("/") + 1] for path in paths}
+        paths |= directories | {d.rstrip("/") for d in directories}
+    return sorted(paths)
+
+
+def _spelled(key: str) -> set[str]:
+    """The browser's, the fully encoded and (with a space) the '+'-for-space spelling of a key."""
+    browser = "".join(c if c in BROWSER_RAW else _escaped(c) for c in key)
+    encoded = "".join(c if c in UNRESERVED else _escaped(c) for c in key)
+    plus = "".join(c if c in UNRESERVED else "+" if c == " " else _escaped(c) for c in key)
+    return {browser, encoded, plus}
+
+
+def _escaped(char: str) -> str:
+    return "".join(f"%{byte:02X}" for byte in char.encode())
 
 
 def minimum(vendor: str, cfg: Config, burst: list[str]) -> int:
@@ -133,35 +185,98 @@ def run() -> Section:
         with Host(specs) as host:
             urls = dict(zip(names, host.urls, strict=True))
             cfg = config(urls, distribution)
-            return _measure(cfg, host, names)
+            return _measure(cfg, host, names, config(urls, distribution, spellings="browser"))
     finally:
         moto.close()
 
 
-def _measure(cfg: Config, host: Host, names: list[str]) -> Section:
-    made: dict[str, dict[int, int]] = {v: {} for v in VENDORS}
-    least: dict[str, dict[int, int]] = {v: {} for v in VENDORS}
-    received: dict[str, dict[int, int]] = {v: {} for v in VENDORS}
+Counts = dict[str, dict[int, int]]
+
+
+def _measure(cfg: Config, host: Host, names: list[str], browser_only: Config) -> Section:
     failures: list[str] = []
     executor = Executor(backoff=wait_none())
     try:
-        for size in SIZES:
-            burst = keys(size)
-            calls = counted(cfg, burst, f"b{size}")
-            for vendor in VENDORS:
-                made[vendor][size] = calls[vendor]
-                least[vendor][size] = minimum(vendor, cfg, burst)
-            if size in REAL:
-                before = _received(host, names)
-                report = Pipeline(cfg, executor).run(changes(burst, f"b{size}"), time.monotonic() + 120)
-                failures += [f"{o.batch.cdn}: {o.detail}" for o in report.failures()]
-                after = _received(host, names)
-                for vendor in VENDORS:
-                    received[vendor][size] = after[vendor] - before[vendor]
+        ordinary = _series(cfg, host, names, executor, make=keys, sizes=SIZES, failures=failures)
+        special = _series(cfg, host, names, executor, make=special_keys, sizes=SPECIAL_SIZES, failures=failures)
     finally:
         executor.close()
     violations = [v for i in range(len(names)) for v in host.stats(i).violations]
-    return _section(made, least, received, failures + violations)
+    section = _section(*ordinary, failures + violations)
+    _special_rows(section, *special)
+    _cost(section, cfg, browser_only, special_keys(SPECIAL_SIZES[-1]), special[0])
+    return section
+
+
+def _series(
+    cfg: Config,
+    host: Host,
+    names: list[str],
+    executor: Executor,
+    *,
+    make: Callable[[int], list[str]],
+    sizes: tuple[int, ...],
+    failures: list[str],
+) -> tuple[Counts, Counts, Counts]:
+    """Calls counted, minimum and calls received per vendor and burst size; the smaller bursts really sent."""
+    made: Counts = {v: {} for v in VENDORS}
+    least: Counts = {v: {} for v in VENDORS}
+    received: Counts = {v: {} for v in VENDORS}
+    for size in sizes:
+        burst, tag = make(size), f"{make.__name__}{size}"
+        calls = counted(cfg, burst, tag)
+        for vendor in VENDORS:
+            made[vendor][size] = calls[vendor]
+            least[vendor][size] = minimum(vendor, cfg, burst)
+        if size in REAL:
+            before = _received(host, names)
+            report = Pipeline(cfg, executor).run(changes(burst, tag), time.monotonic() + 120)
+            failures += [f"{o.batch.cdn}: {o.detail}" for o in report.failures()]
+            after = _received(host, names)
+            for vendor in VENDORS:
+                received[vendor][size] = after[vendor] - before[vendor]
+    return made, least, received
+
+
+def _special_rows(section: Section, made: Counts, least: Counts, received: Counts) -> None:
+    for vendor in VENDORS:
+        worst = max(made[vendor][s] / least[vendor][s] for s in SPECIAL_SIZES)
+        agree = all(received[vendor][s] == made[vendor][s] for s in received[vendor])
+        parts = [f"{_short(s)}: {made[vendor][s]:,}/{least[vendor][s]:,}" for s in SPECIAL_SIZES]
+        real = "received = counted" if agree else f"RECEIVED {list(received[vendor].values())}"
+        section.rows.append(
+            Row(
+                "1 calls ÷ minimum",
+                f"{vendor}, 20% special keys",
+                " · ".join(parts) + f"; {real}",
+                worst,
+                "1.00",
+                round(worst, 2) <= 1.0 and agree,
+                key=f"calls-{vendor}",
+            )
+        )
+
+
+def _cost(section: Section, cfg: Config, browser_only: Config, burst: list[str], made: Counts) -> None:
+    """What the spelling model costs on the special burst: extra URL paths, and extra calls per vendor."""
+    route, plain = cfg.routes("site")[0], browser_only.routes("site")[0]
+    paths = sum(len(url_paths(route, key)) for key in burst)
+    before = sum(len(url_paths(plain, key)) for key in burst)
+    per_thousand = (paths - before) * 1000 / len(burst)
+    without = counted(browser_only, burst, "browser-only")
+    size = len(burst)
+    calls = ", ".join(f"{v} {made[v][size] / without[v]:.2f}x" for v in VENDORS)
+    section.rows.append(
+        Row(
+            "1 spelling cost",
+            f"{_short(size)} keys, 20% special",
+            f"{paths - before:,} extra URL paths ({per_thousand:.0f} per 1,000 keys; {before:,} -> {paths:,});"
+            f" calls vs browser spelling only: {calls}",
+            paths / before,
+            "report",
+            None,
+        )
+    )
 
 
 def _received(host: Host, names: list[str]) -> dict[str, int]:
