@@ -107,23 +107,27 @@ SPELLED = {
         "dir/My%20File%2B%C3%BCn%C3%AF~%281%29.html",
         "dir/My+File%2B%C3%BCn%C3%AF~%281%29.html",
     ],
-    "x/./y/../z.txt": ["x/%2E/y/%2E%2E/z.txt"],  # not x/z.txt, another object
     "double//slash.txt": ["double//slash.txt"],
 }
 
 
+DOTTED = "x/./y/../z.txt"
+"""Spelled only "x/%2E/y/%2E%2E/z.txt" (S3 serves it there); whether that may be sent is the request
+boundary's decision, as some servers resolve "%2E" too: what matters here is that it never hits x/z.txt."""
+
+
 def test_every_spelling_a_client_cached_is_served_fresh(boto: Any, cache: httpx.Client, worker: Worker) -> None:
     prefix = unique("")
-    neighbours = {"x/z.txt": "x/z.txt", "c   guide.html": "c++%20guide.html"}  # what a wrong spelling would hit
-    for key in [*SPELLED, *neighbours]:
+    # what a wrong spelling would hit: "/c++%20guide.html" is "c   guide.html" to S3, "x/z.txt" is
+    # what a client that resolves dot segments makes of the key DOTTED
+    neighbours = {"x/z.txt": "x/z.txt", "c   guide.html": "c++%20guide.html"}
+    for key in [*SPELLED, *neighbours, DOTTED]:
         boto.s3.put_object(Bucket=SITE, Key=prefix + key, Body=b"old " + key.encode())
     drain(worker)
-    for key, paths in SPELLED.items():
+    for key, paths in [*SPELLED.items(), *((k, [p]) for k, p in neighbours.items())]:
         for path in paths:  # each spelling requested twice through Varnish: its own cached copy
             cached(cache, f"/{prefix}{path}", b"old " + key.encode())
-    for key, path in neighbours.items():
-        cached(cache, f"/{prefix}{path}", b"old " + key.encode())
-    for key in SPELLED:
+    for key in [*SPELLED, DOTTED]:
         boto.s3.put_object(Bucket=SITE, Key=prefix + key, Body=b"new " + key.encode())
     drain(worker)
     served = {path: cache.get(f"/{prefix}{path}").content for paths in SPELLED.values() for path in paths}
