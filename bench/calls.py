@@ -266,17 +266,24 @@ def _cost(section: Section, cfg: Config, browser_only: Config, burst: list[str],
     without = counted(browser_only, burst, "browser-only")
     size = len(burst)
     calls = ", ".join(f"{v} {made[v][size] / without[v]:.2f}x" for v in VENDORS)
+    paid = [_paid_paths(c, burst) for c in (browser_only, cfg)]
     section.rows.append(
         Row(
             "1 spelling cost",
             f"{_short(size)} keys, 20% special",
             f"{paths - before:,} extra URL paths ({per_thousand:.0f} per 1,000 keys; {before:,} -> {paths:,});"
-            f" calls vs browser spelling only: {calls}",
+            f" calls vs browser spelling only: {calls}; CloudFront paid paths {paid[0]:,} -> {paid[1]:,}",
             paths / before,
             "report",
             None,
         )
     )
+
+
+def _paid_paths(cfg: Config, burst: list[str]) -> int:
+    """Paths CloudFront bills for the burst (it folds '(1)' and '%281%29' into one path, not '+' and '%20')."""
+    provider = cfg.cdns["cloudfront"].provider
+    return sum(provider.paid_paths(b) for b in plan(changes(burst, "paid"), cfg).batches if b.cdn == "cloudfront")  # type: ignore[attr-defined]
 
 
 def _received(host: Host, names: list[str]) -> dict[str, int]:
