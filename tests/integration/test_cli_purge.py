@@ -159,7 +159,7 @@ def test_whatever_is_pasted_no_raw_space_or_non_ascii_is_sent(typed: str) -> Non
     ("args", "message"),
     [
         (["--cdn", "edge", "https://user:secret@www.example.test/x"], "no user:password@"),
-        (["--cdn", "edge", "https://www.example.test/%FF.html"], "not a URL a browser can request"),
+        (["--cdn", "edge", "https://www.example.test/%FF.html"], "its path is not UTF-8"),
         (["--cdn", "nope", "https://www.example.test/x"], "'nope' is not a CDN"),
         (["--cdn", "edge", "--key", "site/private/x"], "matches no route of bucket 'site' (edge: prefix 'public/')"),
         (["--cdn", "edge", "--action", "load", "https://www.example.test/x"], "cannot load by url"),

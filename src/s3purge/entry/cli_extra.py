@@ -163,22 +163,33 @@ def pasted_url(url: str) -> tuple[list[str], str]:
     that exact request, then every spelling of the object S3 serves there.
     """
     head, _, fragment = url.strip().partition("#")
+    parsed = _typed(url, head)
+    typed = parsed.raw_path.decode("ascii").partition("?")[0]
+    try:
+        key = decode(typed.removeprefix("/"))
+    except UnicodeDecodeError as error:
+        raise click.BadParameter(f"{url!r}: its path is not UTF-8 once decoded ({error})") from None
+    origin, tail = _origin(url, parsed), f"?{parsed.query.decode('ascii')}" if parsed.query else ""
+    exact = [] if _BROKEN_ESCAPE.search(typed) else [f"{origin}{typed}{tail}"]  # '100%.txt': S3 refuses it
+    return list(dict.fromkeys([*exact, *(f"{origin}/{path}{tail}" for path in spellings(key))])), fragment
+
+
+def _typed(url: str, head: str) -> httpx.URL:
     path_part, question, query = head.partition("?")
     if not path_part.lower().startswith(("http://", "https://")):
         raise click.BadParameter(f"{url!r}: give an absolute http:// or https:// URL, as browsers request it")
-    try:
-        parsed = httpx.URL(path_part.replace("\\", "/") + question + query)
-        key = decode(parsed.raw_path.decode("ascii").partition("?")[0].removeprefix("/"))
-    except (httpx.InvalidURL, UnicodeDecodeError) as error:
+    try:  # httpx escapes space and non-ASCII, IDNA-encodes the host and resolves dot segments, as browsers do
+        return httpx.URL(path_part.replace("\\", "/") + question + query)
+    except httpx.InvalidURL as error:
         raise click.BadParameter(f"{url!r}: not a URL a browser can request ({error})") from None
+
+
+def _origin(url: str, parsed: httpx.URL) -> str:
     host = parsed.raw_host.decode("ascii")
     if parsed.userinfo or not _HOST.fullmatch(host) or (parsed.port or 0) > 65535:
         raise click.BadParameter(f"{url!r}: give a URL with a plain host (no user:password@) and a valid port")
-    origin = f"{parsed.scheme}://{f'[{host}]' if ':' in host else host}{f':{parsed.port}' if parsed.port else ''}"
-    tail = f"?{parsed.query.decode('ascii')}" if parsed.query else ""
-    typed = parsed.raw_path.decode("ascii").partition("?")[0]
-    exact = [] if _BROKEN_ESCAPE.search(typed) else [f"{origin}{typed}{tail}"]  # '100%.txt': S3 refuses it
-    return list(dict.fromkeys([*exact, *(f"{origin}/{path}{tail}" for path in spellings(key))])), fragment
+    port = f":{parsed.port}" if parsed.port else ""
+    return f"{parsed.scheme}://{f'[{host}]' if ':' in host else host}{port}"
 
 
 _HOST = re.compile(r"[a-z0-9.-]+|[0-9a-f:.]*:[0-9a-f:.]*")
