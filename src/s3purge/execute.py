@@ -30,7 +30,7 @@ from tenacity.wait import wait_base
 from s3purge.config import Cdn
 from s3purge.errors import PurgeError, Retryable
 from s3purge.model import Batch, Outcome
-from s3purge.pacing import Limiter, limiter
+from s3purge.pacing import Limiter, limiter, sharing_instances
 
 log = logging.getLogger("s3purge")
 
@@ -97,9 +97,9 @@ class Executor:
     def _pool(self, cdn: Cdn) -> ThreadPoolExecutor:
         with self._lock:
             if cdn.name not in self._pools:
-                self._pools[cdn.name] = ThreadPoolExecutor(
-                    cdn.limits.concurrency, thread_name_prefix=f"s3purge-{cdn.name}"
-                )
+                # A share of the vendor's concurrency too, as of its rate (pacing.INSTANCES_ENV).
+                concurrency = max(1, cdn.limits.concurrency // sharing_instances())
+                self._pools[cdn.name] = ThreadPoolExecutor(concurrency, thread_name_prefix=f"s3purge-{cdn.name}")
                 if cdn.limits.rate is not None:
                     self._limiters[cdn.name] = limiter(cdn.limits.rate)
             return self._pools[cdn.name]

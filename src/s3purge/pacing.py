@@ -8,6 +8,7 @@ vendor's "retry after" for everyone. They pace a little under the declared limit
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections import deque
@@ -15,6 +16,9 @@ from collections import deque
 from s3purge.providers.base import Rate
 
 HEADROOM = 0.97
+INSTANCES_ENV = "S3PURGE_INSTANCES"
+"""How many processes share each vendor account (deploy sets it on the function; set it on each
+worker replica): every limiter paces at its 1/N share, so N processes stay within the account's limit."""
 
 
 class TokenBucket:
@@ -108,8 +112,25 @@ class SlidingWindow:
 Limiter = TokenBucket | SlidingWindow
 
 
-def limiter(rate: Rate) -> Limiter:
-    return SlidingWindow(rate) if rate.window is not None else TokenBucket(rate)
+def limiter(rate: Rate, instances: int | None = None) -> Limiter:
+    """A limiter pacing this process at its share of `rate` (see INSTANCES_ENV)."""
+    mine = share(rate, instances or sharing_instances())
+    return SlidingWindow(mine) if mine.window is not None else TokenBucket(mine)
+
+
+def sharing_instances() -> int:
+    """The number of processes sharing each vendor account's limits, from INSTANCES_ENV (default 1)."""
+    try:
+        return max(1, int(os.environ.get(INSTANCES_ENV, "1")))
+    except ValueError:
+        return 1
+
+
+def share(rate: Rate, instances: int) -> Rate:
+    """One of `instances` equal shares of a vendor limit: 1/N of the rate and of the burst (or window)."""
+    if instances == 1:
+        return rate
+    return Rate(rate.per_second / instances, rate.burst / instances, rate.unit, rate.window)
 
 
 def _wait(seconds: float) -> None:

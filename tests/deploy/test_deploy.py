@@ -61,7 +61,11 @@ def test_deploy_creates_every_resource(
     function = lam.get_function(FunctionName="s3purge")["Configuration"]
     assert function["Runtime"] == "python3.12"
     assert function["Handler"] == "s3purge.entry.aws_lambda.handler"
-    assert function["Environment"]["Variables"] == {"config_file": "multicdn.config.yml", "debug": "false"}
+    assert function["Environment"]["Variables"] == {
+        "config_file": "multicdn.config.yml",
+        "debug": "false",
+        "S3PURGE_INSTANCES": "2",
+    }
     # moto's CloudFormation drops Architectures, so the deployed template is the witness here.
     deployed = boto.cloudformation.get_template(StackName="s3purge")["TemplateBody"]  # boto3 parses it
     assert deployed["Resources"]["Function"]["Properties"]["Architectures"] == ["arm64"]
@@ -84,6 +88,7 @@ def test_deploy_creates_every_resource(
             queue,
         ),
         "RequeueNarrowedRetries": (["sqs:SendMessage", "sqs:GetQueueUrl"], queue),
+        "DeadLetterPermanentFailures": ("sqs:SendMessage", "arn:aws:sqs:us-east-1:123456789012:s3purge-dlq"),
         "ReadConfiguredParameters": (
             "ssm:GetParameter",
             ["arn:aws:ssm:us-east-1:123456789012:parameter/s3purge/varnish/token"],
@@ -94,7 +99,7 @@ def test_deploy_creates_every_resource(
         ),
         "DecryptConfiguredSecrets": ("kms:Decrypt", "arn:aws:kms:us-east-1:123456789012:key/*"),
         "InvalidateConfiguredDistributions": (
-            ["cloudfront:CreateInvalidation", "cloudfront:GetInvalidation"],
+            "cloudfront:CreateInvalidation",
             [
                 "arn:aws:cloudfront::123456789012:distribution/E2EXAMPLE1",
                 "arn:aws:cloudfront::123456789012:distribution/E2EXAMPLE2",
@@ -110,7 +115,8 @@ def test_deploy_creates_every_resource(
         "maxReceiveCount": 5,
     }
     assert attributes["VisibilityTimeout"] == "360"
-    (statement,) = json.loads(attributes["Policy"])["Statement"]  # created through the API: moto skips it
+    tls_only, statement = json.loads(attributes["Policy"])["Statement"]  # created through the API: moto skips it
+    assert tls_only["Effect"] == "Deny" and tls_only["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
     assert statement["Condition"]["ArnLike"]["aws:SourceArn"] == ["arn:aws:s3:::media", "arn:aws:s3:::site"]
     assert statement["Condition"]["StringEquals"]["aws:SourceAccount"] == "123456789012"
     assert "did not create QueuePolicy" in said.text
@@ -119,6 +125,13 @@ def test_deploy_creates_every_resource(
     assert mapping["EventSourceArn"] == queue
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert mapping["MaximumBatchingWindowInSeconds"] == 5
+    dlq_url = next(u for u in urls if u.endswith("/s3purge-dlq"))
+    dlq = boto.sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["All"])["Attributes"]
+    # moto's SQS has no RedriveAllowPolicy: the deployed template is the witness (it names the events queue).
+    allow = deployed["Resources"]["DeadLetterQueue"]["Properties"]["RedriveAllowPolicy"]
+    assert allow["redrivePermission"] == "byQueue"
+    (dlq_tls_only,) = json.loads(dlq["Policy"])["Statement"]
+    assert dlq_tls_only["Sid"] == "TlsOnly" and dlq_tls_only["Effect"] == "Deny"
 
     (group,) = [g for g in boto.logs.describe_log_groups()["logGroups"] if g["logGroupName"] == "/aws/lambda/s3purge"]
     assert group["retentionInDays"] == 14

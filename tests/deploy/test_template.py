@@ -77,10 +77,16 @@ def test_the_role_grants_only_what_s3purge_needs_statement_by_statement(loaded: 
             }
         },
     }
+    assert statements.pop("DeadLetterPermanentFailures") == {
+        "Sid": "DeadLetterPermanentFailures",
+        "Effect": "Allow",
+        "Action": "sqs:SendMessage",
+        "Resource": {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]},
+    }
     assert statements.pop("InvalidateConfiguredDistributions") == {
         "Sid": "InvalidateConfiguredDistributions",
         "Effect": "Allow",
-        "Action": ["cloudfront:CreateInvalidation", "cloudfront:GetInvalidation"],
+        "Action": "cloudfront:CreateInvalidation",  # GetInvalidation only for accounts that `wait`
         "Resource": [
             {SUB: "arn:${AWS::Partition}:cloudfront::${AWS::AccountId}:distribution/E2EXAMPLE1"},
             {SUB: "arn:${AWS::Partition}:cloudfront::${AWS::AccountId}:distribution/E2EXAMPLE2"},
@@ -89,11 +95,47 @@ def test_the_role_grants_only_what_s3purge_needs_statement_by_statement(loaded: 
     assert statements == {}, "a statement nobody reviewed"
 
 
+def allowed(node: Any) -> list[dict[str, Any]]:
+    """Every Allow statement anywhere in a template."""
+    if isinstance(node, list):
+        return [s for item in node for s in allowed(item)]
+    if not isinstance(node, dict):
+        return []
+    found = [node] if node.get("Effect") == "Allow" else []
+    return found + [s for value in node.values() for s in allowed(value)]
+
+
 def test_no_resource_is_a_wildcard_anywhere_in_the_template(loaded: config_module.Config) -> None:
     for trigger in ("sqs", "direct"):
-        text = json.dumps(template.build(loaded, Options(trigger=trigger)))
+        statements = allowed(template.build(loaded, Options(trigger=trigger)))
+        assert len(statements) > 3
+        text = json.dumps(statements)
         assert '"Resource": "*"' not in text
         assert '"Action": "*"' not in text and ':*"' not in text.replace("log-group:/aws/lambda/s3purge:*", "")
+
+
+def test_get_invalidation_only_where_wait_is_on(tmp_path: Path) -> None:
+    path = tmp_path / "cf.yml"
+    path.write_text(
+        "cdns:\n  a: {vendor: cloudfront, distribution_ids: [EWAITED]}\n"
+        "  b: {vendor: cloudfront, distribution_ids: [ENOWAIT]}\n"
+        "buckets:\n  s: [{cdn: a, hosts: [a.example]}, {cdn: b, hosts: [b.example]}]\n"
+    )
+    path.write_text(path.read_text().replace("[EWAITED]}", "[EWAITED], wait: true}"))
+    statements = role_statements(template.build(config_module.load(path), Options()))
+    arn = "arn:${AWS::Partition}:cloudfront::${AWS::AccountId}:distribution/"
+    assert statements["InvalidateConfiguredDistributions"]["Resource"] == [
+        {SUB: arn + "ENOWAIT"},
+        {SUB: arn + "EWAITED"},
+    ]
+    assert statements["WaitForInvalidations"]["Action"] == "cloudfront:GetInvalidation"
+    assert statements["WaitForInvalidations"]["Resource"] == [{SUB: arn + "EWAITED"}]
+
+
+@pytest.mark.parametrize("name", ["bad name!", "", "9lives", "a" * 65, "under_score", "dollar${AWS::Region}"])
+def test_names_aws_would_refuse_halfway_are_refused_first(loaded: config_module.Config, name: str) -> None:
+    with pytest.raises(DeployError, match="invalid name"):
+        template.build(loaded, Options(name=name))
 
 
 def test_a_config_without_secret_references_or_cloudfront_gets_no_such_grants(tmp_path: Path) -> None:
@@ -131,8 +173,9 @@ def test_the_function_queue_and_mapping(loaded: config_module.Config) -> None:
     assert function["Properties"]["Architectures"] == ["arm64"]
     assert function["Properties"]["Handler"] == "s3purge.entry.aws_lambda.handler"
     assert function["Properties"]["Environment"] == {
-        "Variables": {"config_file": "multicdn.config.yml", "debug": "false"}
+        "Variables": {"config_file": "multicdn.config.yml", "debug": "false", "S3PURGE_INSTANCES": "2"}
     }
+    assert "ReservedConcurrentExecutions" not in function["Properties"]  # the mapping caps instances
     assert function["Properties"]["Code"] == {"S3Bucket": {"Ref": "CodeBucket"}, "S3Key": {"Ref": "CodeKey"}}
     queue = resources["Queue"]["Properties"]
     assert queue["VisibilityTimeout"] == 180  # six times the function timeout, as AWS advises
@@ -143,7 +186,24 @@ def test_the_function_queue_and_mapping(loaded: config_module.Config) -> None:
     mapping = resources["EventSourceMapping"]["Properties"]
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert mapping["MaximumBatchingWindowInSeconds"] == 7
-    statement = resources["QueuePolicy"]["Properties"]["PolicyDocument"]["Statement"][0]
+    assert mapping["ScalingConfig"] == {"MaximumConcurrency": 2}
+    dead = resources["DeadLetterQueue"]["Properties"]
+    assert dead["RedriveAllowPolicy"] == {
+        "redrivePermission": "byQueue",
+        "sourceQueueArns": [{SUB: "arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:p-events"}],
+    }
+    for queue, policy in (("Queue", "QueuePolicy"), ("DeadLetterQueue", "DeadLetterQueuePolicy")):
+        properties = resources[policy]["Properties"]
+        assert properties["Queues"] == [{"Ref": queue}]
+        assert properties["PolicyDocument"]["Statement"][0] == {
+            "Sid": "TlsOnly",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "sqs:*",
+            "Resource": {"Fn::GetAtt": [queue, "Arn"]},
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+        }
+    statement = resources["QueuePolicy"]["Properties"]["PolicyDocument"]["Statement"][1]
     assert statement["Principal"] == {"Service": "s3.amazonaws.com"}
     assert statement["Action"] == "sqs:SendMessage"
     assert statement["Condition"] == {
@@ -169,6 +229,8 @@ def test_direct_trigger_permits_only_the_buckets_of_this_account(loaded: config_
     assert resources["Function"]["Properties"]["DeadLetterConfig"] == {
         "TargetArn": {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}
     }
+    assert resources["Function"]["Properties"]["ReservedConcurrentExecutions"] == 2  # no mapping to cap
+    assert resources["DeadLetterQueue"]["Properties"]["RedriveAllowPolicy"] == {"redrivePermission": "denyAll"}
 
 
 def test_alarms_watch_errors_and_dead_letters_and_can_mail(loaded: config_module.Config) -> None:

@@ -11,10 +11,12 @@ aws.py            the session and account; one clear error per failed AWS call
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 
 from s3purge.errors import S3PurgeError
+from s3purge.pacing import INSTANCES_ENV as INSTANCES_ENV
 
 Architecture = Literal["arm64", "x86_64"]
 Trigger = Literal["sqs", "direct"]
@@ -24,8 +26,22 @@ CONFIG_NAME = "multicdn.config.yml"
 """Where the config lives inside the package (the function's `config_file`)."""
 
 
+NAME_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,63}")
+"""A stack name that is also a valid function, queue, alarm and log group name."""
+
+
 class DeployError(S3PurgeError):
     """An AWS call during deploy or destroy failed; names the resource and the reason."""
+
+
+def check_name(name: str) -> str:
+    """Refuse, before anything is made, a name CloudFormation or Lambda would refuse halfway."""
+    if not NAME_PATTERN.fullmatch(name):
+        raise DeployError(
+            f"invalid name {name!r}: it names the stack, the function and the queues, so it must start with a "
+            "letter and hold only letters, digits and hyphens, at most 64 characters"
+        )
+    return name
 
 
 @dataclass(frozen=True)
@@ -42,6 +58,9 @@ class Options:
     memory: int = 256
     timeout: int = 60
     batch_size: int = 100
+    max_concurrency: int = 2
+    """Function instances at most (the SQS mapping's MaximumConcurrency, 2..1000); each paces at
+    1/max_concurrency of every vendor limit, so together they stay within each vendor account's limit."""
     batch_window: int = 5
     """Seconds SQS gathers events before invoking, so a burst of uploads becomes one batch."""
     max_receive_count: int = 5

@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 from s3purge.config import Config
-from s3purge.deploy import CONFIG_NAME, HANDLER, DeployError, Options, observability
+from s3purge.deploy import CONFIG_NAME, HANDLER, INSTANCES_ENV, DeployError, Options, check_name, observability
 from s3purge.secrets import Secret
 
 Json = dict[str, Any]
@@ -25,9 +25,11 @@ SKIPPED_BY_SOME_EMULATORS = ("AWS::SQS::QueuePolicy", "AWS::CloudWatch::Alarm")
 
 def build(config: Config, options: Options) -> Json:
     """The whole template for this config and these options."""
+    check_name(options.name)
     buckets = selected_buckets(config, options)
     resources: Json = {
-        "DeadLetterQueue": _queue(f"{options.name}-dlq", retention=14 * 24 * 3600),
+        "DeadLetterQueue": _dead_letter_queue(options),
+        "DeadLetterQueuePolicy": _tls_only_policy("DeadLetterQueue"),
         "LogGroup": {
             "Type": "AWS::Logs::LogGroup",
             "Properties": {"LogGroupName": log_group(options), "RetentionInDays": options.log_retention_days},
@@ -109,6 +111,39 @@ def _queue(name: str, retention: int | None = None, visibility: int | None = Non
     return {"Type": "AWS::SQS::Queue", "Properties": properties}
 
 
+def _dead_letter_queue(options: Options) -> Json:
+    queue = _queue(f"{options.name}-dlq", retention=14 * 24 * 3600)
+    # Only our own events queue may use it as its dead-letter queue. Its ARN is written out,
+    # not referenced: the events queue already refers to this one (a reference would be a cycle).
+    allow: Json = {"redrivePermission": "denyAll"}
+    if options.trigger == "sqs":
+        source = _arn("sqs", _literal(f"{options.name}-events"))
+        allow = {"redrivePermission": "byQueue", "sourceQueueArns": [source]}
+    queue["Properties"]["RedriveAllowPolicy"] = allow
+    return queue
+
+
+def _deny_plain_http(queue: str) -> Json:
+    return {
+        "Sid": "TlsOnly",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "sqs:*",
+        "Resource": {"Fn::GetAtt": [queue, "Arn"]},
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    }
+
+
+def _tls_only_policy(queue: str) -> Json:
+    return {
+        "Type": "AWS::SQS::QueuePolicy",
+        "Properties": {
+            "Queues": [{"Ref": queue}],
+            "PolicyDocument": {"Version": "2012-10-17", "Statement": [_deny_plain_http(queue)]},
+        },
+    }
+
+
 def _function(options: Options) -> Json:
     properties: Json = {
         "FunctionName": options.name,
@@ -120,11 +155,19 @@ def _function(options: Options) -> Json:
         "Role": {"Fn::GetAtt": ["Role", "Arn"]},
         "MemorySize": options.memory,
         "Timeout": options.timeout,
-        "Environment": {"Variables": {"config_file": CONFIG_NAME, "debug": str(options.debug).lower()}},
+        "Environment": {
+            "Variables": {
+                "config_file": CONFIG_NAME,
+                "debug": str(options.debug).lower(),
+                INSTANCES_ENV: str(options.max_concurrency),
+            }
+        },
     }
     if options.trigger == "direct":
         # Asynchronous S3 invocations that fail every retry land here instead of vanishing.
         properties["DeadLetterConfig"] = {"TargetArn": {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}}
+        # No event source mapping to cap: reserve exactly the instances the vendor limits were shared by.
+        properties["ReservedConcurrentExecutions"] = options.max_concurrency
     # The log group first: otherwise Lambda may create it itself, without retention.
     return {"Type": "AWS::Lambda::Function", "DependsOn": "LogGroup", "Properties": properties}
 
@@ -144,6 +187,7 @@ def _queue_trigger(options: Options, buckets: list[str]) -> Json:
                 "PolicyDocument": {
                     "Version": "2012-10-17",
                     "Statement": [
+                        _deny_plain_http("Queue"),
                         {
                             "Sid": "BucketEvents",
                             "Effect": "Allow",
@@ -154,7 +198,7 @@ def _queue_trigger(options: Options, buckets: list[str]) -> Json:
                                 "ArnLike": {"aws:SourceArn": [_bucket_arn(b) for b in buckets]},
                                 "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
                             },
-                        }
+                        },
                     ],
                 },
             },
@@ -167,6 +211,8 @@ def _queue_trigger(options: Options, buckets: list[str]) -> Json:
                 "BatchSize": options.batch_size,
                 "MaximumBatchingWindowInSeconds": options.batch_window,
                 "FunctionResponseTypes": ["ReportBatchItemFailures"],
+                # At most this many instances, each pacing at its share of every vendor limit.
+                "ScalingConfig": {"MaximumConcurrency": options.max_concurrency},
             },
         },
     }
@@ -320,6 +366,14 @@ def statements(config: Config, options: Options) -> Iterator[Json]:
             "Action": ["sqs:SendMessage", "sqs:GetQueueUrl"],
             "Resource": queue,
         }
+        # A message that can never succeed goes straight to the dead-letter queue, which the
+        # function finds through the events queue's RedrivePolicy (GetQueueAttributes, above).
+        yield {
+            "Sid": "DeadLetterPermanentFailures",
+            "Effect": "Allow",
+            "Action": "sqs:SendMessage",
+            "Resource": {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]},
+        }
     else:
         yield {
             "Sid": "DeadLetterFailedEvents",
@@ -328,13 +382,26 @@ def statements(config: Config, options: Options) -> Iterator[Json]:
             "Resource": {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]},
         }
     yield from _secret_statements([s for _, s in secret_fields(config)])
+    yield from _cloudfront_statements(config)
+
+
+def _cloudfront_statements(config: Config) -> Iterator[Json]:
+    """CreateInvalidation on the configured distributions; GetInvalidation only where `wait` polls it."""
     distributions = cloudfront_distributions(config)
+    waited = cloudfront_distributions(config, waiting=True)
     if distributions:
         yield {
             "Sid": "InvalidateConfiguredDistributions",
             "Effect": "Allow",
-            "Action": ["cloudfront:CreateInvalidation", "cloudfront:GetInvalidation"],
+            "Action": "cloudfront:CreateInvalidation",
             "Resource": [_arn("cloudfront", f"distribution/{_literal(d)}", region=False) for d in distributions],
+        }
+    if waited:
+        yield {
+            "Sid": "WaitForInvalidations",
+            "Effect": "Allow",
+            "Action": "cloudfront:GetInvalidation",
+            "Resource": [_arn("cloudfront", f"distribution/{_literal(d)}", region=False) for d in waited],
         }
 
 
@@ -394,12 +461,12 @@ def secret_fields(config: Config) -> list[tuple[str, Secret]]:
     return found
 
 
-def cloudfront_distributions(config: Config) -> list[str]:
-    """Distribution ids of the config's CloudFront accounts, read from the raw options."""
+def cloudfront_distributions(config: Config, waiting: bool = False) -> list[str]:
+    """Distribution ids of the config's CloudFront accounts (with `waiting`: of those that set `wait`)."""
     raw = _raw_cdns(config)
     ids: set[str] = set()
     for name, cdn in config.cdns.items():
-        if cdn.provider.vendor != "cloudfront":
+        if cdn.provider.vendor != "cloudfront" or (waiting and not getattr(cdn.provider.options, "wait", False)):
             continue
         options = raw.get(name) or cdn.provider.options.fields()
         listed = options.get("distribution_ids") or []

@@ -79,6 +79,13 @@ def _stack_options(command: F) -> F:
             help="Seconds SQS gathers events into one invocation.",
         ),
         click.option(
+            "--max-concurrency",
+            type=click.IntRange(2, 1000),
+            default=2,
+            show_default=True,
+            help="Function instances at most; each paces at this share of every vendor limit.",
+        ),
+        click.option(
             "--log-retention",
             type=click.Choice([str(d) for d in RETENTION_DAYS]),
             default="14",
@@ -103,6 +110,7 @@ def _options(params: dict[str, Any]) -> Options:
         memory=params["memory"],
         timeout=params["timeout"],
         batch_window=params["batch_window"],
+        max_concurrency=params["max_concurrency"],
         log_retention_days=int(params["log_retention"]),
         alarm_email=params["alarm_email"],
         debug=params["debug"],
