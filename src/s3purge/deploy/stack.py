@@ -22,6 +22,8 @@ from s3purge.deploy.aws import Aws, doing
 from s3purge.deploy.package import Package
 
 Say = Callable[[str], None]
+Confirm = Callable[[str], bool]
+"""Asked before anything is changed; False stops (the CLI asks on a terminal, or --yes)."""
 POLL_SECONDS = 3.0
 STACK_TIMEOUT = 1800.0
 ARTIFACT_TAG = {"Key": "s3purge:purpose", "Value": "artifacts"}
@@ -41,8 +43,14 @@ def deploy(
     *,
     artifact_bucket: str | None = None,
     dry_run: bool = False,
+    confirm: Confirm = lambda question: True,
 ) -> None:
-    """Create or update everything; with dry_run, only print what would change."""
+    """Check, show the changes, ask, then create or update everything; with dry_run, only show.
+
+    Everything that can be found wrong is found before anything is made; a first deploy
+    that fails anyway is removed again (stack, package, artifact bucket).
+    """
+    refuse_unusable_secrets(config)
     warn_about_secrets(config, say)
     template = templates.build(config, options)
     buckets: list[str] = template["Metadata"]["s3purge"]["buckets"]
@@ -55,27 +63,105 @@ def deploy(
     plan = _Plan(options.name, stack, template, {"CodeBucket": code_bucket, "CodeKey": code_key})
     wanted = {b: notes.entry_for(options.name, options.trigger, target, config.routes(b)) for b in buckets}
     _refuse_overlaps(current, wanted, options.name)
+    _refuse_missing_secrets(aws, config)
+    if stack is None:
+        _refuse_leftovers(aws, options.name)
 
     verb = "would" if dry_run else "will"
     say(f"stack {options.name} in {aws.region}, account {aws.account} ({verb} {'update' if stack else 'create'})")
+    say(f"  {verb} upload the package to s3://{code_bucket}/{code_key}")
     if dry_run:
-        say(f"  would upload the package to s3://{code_bucket}/{code_key}")
         _preview_stack(aws, plan, say)
-        _show_notifications(current, wanted, options.name, say, dry_run=True)
+        _show_notifications(current, wanted, options.name, say, verb="would")
         say("dry run: nothing was created, changed or removed")
         return
-
-    _upload(aws, package, (code_bucket, code_key), created=artifact_bucket is None, say=say)
-    changed = _apply(aws, plan, say)
-    if changed:
-        fallback.create_skipped(aws, options.name, template, say)
-    _show_notifications(current, wanted, options.name, say, dry_run=False)
-    for bucket, configuration in current.items():
-        merged = notes.merged(configuration, options.name, wanted.get(bucket))
-        if merged != configuration:
-            with doing(f"update the notification configuration of bucket {bucket}"):
-                notes.write(aws.client("s3"), bucket, aws.account, merged)
+    change_set = _propose(aws, plan, say)
+    _show_notifications(current, wanted, options.name, say, verb="will")
+    if not confirm("Deploy these changes?"):
+        _discard(aws, plan, change_set)
+        say("nothing was created, changed or removed")
+        return
+    _carry_out(aws, plan, change_set, package, ours=artifact_bucket is None, say=say)
+    for bucket in current:
+        _hook_up(aws, bucket, options.name, wanted.get(bucket), say)
     _summary(options, buckets, target, say)
+
+
+def _propose(aws: Aws, plan: _Plan, say: Say) -> str | None:
+    """A change set for the stack (None when nothing changes), shown."""
+    change_set, changes = _change_set(aws, plan)
+    old = stack_parameters(plan.stack or {})
+    if change_set is None and old.get("CodeKey") == plan.parameters["CodeKey"]:
+        say("  stack: no changes")
+    _show_changes(changes, old, plan.parameters, say)
+    return change_set
+
+
+def _discard(aws: Aws, plan: _Plan, change_set: str | None) -> None:
+    """Drop a change set that will not run (and the empty stack a first change set made)."""
+    cloudformation = aws.client("cloudformation")
+    if change_set is not None:
+        with doing(f"delete the change set of stack {plan.name}"):
+            cloudformation.delete_change_set(ChangeSetName=change_set)
+    if plan.stack is None:
+        _delete_failed_stack(aws, plan.name)
+
+
+def _carry_out(aws: Aws, plan: _Plan, change_set: str | None, package: Package, *, ours: bool, say: Say) -> None:
+    """Upload, run the change set, create what the stack skipped; undo a first deploy that fails."""
+    made: list[str] = []
+    try:
+        made = _upload(aws, package, (plan.parameters["CodeBucket"], plan.parameters["CodeKey"]), ours, say)
+        if change_set is not None:
+            _execute(aws, plan, change_set, say)
+            fallback.create_skipped(aws, plan.name, plan.template, say)
+    except DeployError:
+        if plan.stack is None:
+            _undo_first_deploy(aws, plan, made, say)
+        elif change_set is not None and made:
+            say(f"  the package stays in s3://{plan.parameters['CodeBucket']}/ (destroy removes it)")
+        raise
+
+
+def _undo_first_deploy(aws: Aws, plan: _Plan, made: list[str], say: Say) -> None:
+    """A first deploy failed: remove its stack, its package and the artifact bucket it created."""
+    _delete_failed_stack(aws, plan.name)
+    bucket, key = plan.parameters["CodeBucket"], plan.parameters["CodeKey"]
+    s3 = aws.client("s3")
+    if "package" in made:
+        with doing(f"delete s3://{bucket}/{key}"):
+            s3.delete_object(Bucket=bucket, Key=key, ExpectedBucketOwner=aws.account)
+    if "bucket" in made:
+        with doing(f"delete the artifact bucket {bucket}"):
+            s3.delete_bucket(Bucket=bucket, ExpectedBucketOwner=aws.account)
+    say(f"  removed what this deploy had created ({', '.join(['stack', *made])}): nothing is left behind")
+
+
+def _delete_failed_stack(aws: Aws, name: str) -> None:
+    cloudformation = aws.client("cloudformation")
+    if describe(aws, name) is None:
+        return
+    with doing(f"delete the failed stack {name}"):
+        cloudformation.delete_stack(StackName=name)
+        poll(
+            lambda: describe(aws, name),
+            lambda s: s is None or not str(s["StackStatus"]).endswith("_IN_PROGRESS"),
+            timeout=STACK_TIMEOUT,
+        )
+
+
+def _hook_up(aws: Aws, bucket: str, name: str, ours: tuple[str, dict[str, Any]] | None, say: Say) -> None:
+    """Merge our entry into the bucket's notifications as they are now (read right before writing)."""
+    with doing(f"update the notification configuration of bucket {bucket}"):
+        before = notes.read(aws.client("s3"), bucket, aws.account)
+        events = notes.apply(aws.client("s3"), bucket, aws.account, name, ours)
+    kept = notes.others(before, name)
+    if ours is not None and notes.merged(before, name, ours) != before:
+        say(f"  bucket {bucket}: set {notes.describe(*ours)}; {kept} other(s) kept")
+    elif ours is None and notes.merged(before, name, None) != before:
+        say(f"  bucket {bucket}: removed our notification entry; {kept} other(s) kept")
+    for event in events:
+        say(f"  bucket {bucket}: {event}")
 
 
 def _refuse_overlaps(
@@ -103,11 +189,64 @@ def warn_about_secrets(config: Config, say: Say) -> None:
                 f"warning: {where} is a plaintext secret; it will be inside the Lambda package. "
                 "Write {ssm: NAME} or {secretsmanager: ID} instead."
             )
-        elif secret.source == "env":
-            say(
-                f"warning: {where} reads environment variable {secret.name}, which deploy does not set "
-                "on the function; use {ssm: NAME} or {secretsmanager: ID}."
-            )
+
+
+def refuse_unusable_secrets(config: Config) -> None:
+    """{env: NAME} cannot resolve on Lambda (deploy sets no such variable): refuse, naming each."""
+    unusable = [
+        f"{where} reads environment variable {secret.name}"
+        for where, secret in templates.secret_fields(config)
+        if secret.source == "env"
+    ]
+    if unusable:
+        raise DeployError(
+            "the function would fail every invocation: "
+            + "; ".join(unusable)
+            + ", which it does not have. Store the value in SSM (aws ssm put-parameter --type SecureString "
+            "--name /s3purge/NAME --value ...) and write {ssm: /s3purge/NAME}, or use {secretsmanager: ID}"
+        )
+
+
+def _refuse_missing_secrets(aws: Aws, config: Config) -> None:
+    """Parameters and secrets the config names must exist in this account and region."""
+    from botocore.exceptions import ClientError
+
+    missing = []
+    for where, secret in templates.secret_fields(config):
+        try:
+            if secret.source == "ssm":
+                aws.client("ssm").get_parameter(Name=secret.name, WithDecryption=False)
+            elif secret.source == "secretsmanager":
+                aws.client("secretsmanager").describe_secret(SecretId=secret.name)
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "")
+            if code in ("ParameterNotFound", "ResourceNotFoundException"):
+                missing.append(f"{where}: {secret.source} {secret.name} does not exist in {aws.region}")
+            # AccessDenied: this user may not look; the function's role may still read it
+    if missing:
+        raise DeployError("the function could not read its secrets: " + "; ".join(missing))
+
+
+def _refuse_leftovers(aws: Aws, name: str) -> None:
+    """A first deploy fails halfway on a log group or function left from an earlier one: say so first."""
+    from botocore.exceptions import ClientError
+
+    group = f"/aws/lambda/{name}"
+    with doing(f"look for log group {group}"):
+        groups = aws.client("logs").describe_log_groups(logGroupNamePrefix=group)["logGroups"]
+    if any(g["logGroupName"] == group for g in groups):
+        raise DeployError(
+            f"log group {group} already exists (left from an earlier function?); the stack would fail to "
+            f"create it. Delete it (aws logs delete-log-group --log-group-name {group}) or pick another --name"
+        )
+    try:
+        aws.client("lambda").get_function(FunctionName=name)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+            with doing(f"look for function {name}"):
+                raise
+        return
+    raise DeployError(f"a function named {name} already exists outside any s3purge stack; pick another --name")
 
 
 def describe(aws: Aws, name: str) -> dict[str, Any] | None:
@@ -167,33 +306,46 @@ def _default_artifacts(aws: Aws) -> str:
     return f"s3purge-artifacts-{aws.account}-{aws.region}"
 
 
-def _upload(aws: Aws, package: Package, where: tuple[str, str], *, created: bool, say: Say) -> None:
+def package_tag(name: str) -> dict[str, str]:
+    """The tag on every package deploy uploads: destroy deletes only keys carrying it."""
+    return {"Key": "s3purge:stack", "Value": name}
+
+
+def _upload(aws: Aws, package: Package, where: tuple[str, str], ours: bool, say: Say) -> list[str]:
+    """Upload the package unless it is there; what this made: "bucket" and/or "package"."""
     bucket, key = where
     from botocore.exceptions import ClientError
 
     s3 = aws.client("s3")
-    if created:
-        _ensure_artifact_bucket(aws, bucket, say)
+    made = ["bucket"] if ours and _ensure_artifact_bucket(aws, bucket, say) else []
     try:
         s3.head_object(Bucket=bucket, Key=key, ExpectedBucketOwner=aws.account)
         say("  package already uploaded")
-        return
+        return made
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NotFound"):
             with doing(f"read s3://{bucket}/{key}"):
                 raise
+    tag = package_tag(key.split("/")[0])
     with doing(f"upload the package to s3://{bucket}/{key}"):
-        s3.upload_file(str(package.path), bucket, key, ExtraArgs={"ExpectedBucketOwner": aws.account})
+        s3.upload_file(
+            str(package.path),
+            bucket,
+            key,
+            ExtraArgs={"ExpectedBucketOwner": aws.account, "Tagging": f"{tag['Key']}={tag['Value']}"},
+        )
     say(f"  uploaded {package.path.name} to s3://{bucket}/{key}")
+    return [*made, "package"]
 
 
-def _ensure_artifact_bucket(aws: Aws, bucket: str, say: Say) -> None:
+def _ensure_artifact_bucket(aws: Aws, bucket: str, say: Say) -> bool:
+    """Create the default artifact bucket unless it exists; True when created now."""
     from botocore.exceptions import ClientError
 
     s3 = aws.client("s3")
     try:
         s3.head_bucket(Bucket=bucket, ExpectedBucketOwner=aws.account)
-        return
+        return False
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket", "NotFound"):
             raise DeployError(
@@ -210,6 +362,7 @@ def _ensure_artifact_bucket(aws: Aws, bucket: str, say: Say) -> None:
         )
         s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": [ARTIFACT_TAG]})
     say(f"  created artifact bucket {bucket} (private; destroy removes it when empty)")
+    return True
 
 
 @dataclass(frozen=True)
@@ -295,14 +448,9 @@ def stack_parameters(stack: dict[str, Any]) -> dict[str, str]:
     return {p["ParameterKey"]: p["ParameterValue"] for p in stack.get("Parameters", [])}
 
 
-def _apply(aws: Aws, plan: _Plan, say: Say) -> bool:
-    """Run the change set to completion; False when the stack was already up to date."""
+def _execute(aws: Aws, plan: _Plan, change_set: str, say: Say) -> None:
+    """Run the change set to completion."""
     name = plan.name
-    change_set, changes = _change_set(aws, plan)
-    if change_set is None:
-        say("  stack: no changes")
-        return False
-    _show_changes(changes, stack_parameters(plan.stack or {}), plan.parameters, say)
     cloudformation = aws.client("cloudformation")
     with doing(f"execute the change set of stack {name}"):
         cloudformation.execute_change_set(ChangeSetName=change_set)
@@ -314,7 +462,6 @@ def _apply(aws: Aws, plan: _Plan, say: Say) -> bool:
     if final["StackStatus"] not in DONE:
         raise DeployError(f"stack {name} ended {final['StackStatus']}: {failures(aws, name)}")
     say(f"  stack {name}: {final['StackStatus']}")
-    return True
 
 
 def failures(aws: Aws, name: str) -> str:
@@ -350,18 +497,17 @@ def _show_notifications(
     name: str,
     say: Say,
     *,
-    dry_run: bool,
+    verb: str,
 ) -> None:
     for bucket, configuration in current.items():
         kept = notes.others(configuration, name)
         if bucket in wanted:
             kind, entry = wanted[bucket]
             old = [e for e in configuration.get(kind, []) if notes.is_ours(e, name)]
-            state = "unchanged" if old == [entry] else ("would set" if dry_run else "set")
+            state = "unchanged" if old == [entry] else f"{verb} set"
             say(f"  bucket {bucket}: {state} {notes.describe(kind, entry)}; {kept} other(s) kept")
         elif notes.merged(configuration, name, None) != configuration:
-            state = "would remove" if dry_run else "removed"
-            say(f"  bucket {bucket}: {state} our notification entry; {kept} other(s) kept")
+            say(f"  bucket {bucket}: {verb} remove our notification entry; {kept} other(s) kept")
 
 
 def _summary(options: Options, buckets: list[str], target: str, say: Say) -> None:

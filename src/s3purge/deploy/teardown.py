@@ -1,17 +1,22 @@
 """Destroy: remove what deploy created under a name, and nothing else.
 
-Order: our bucket notification entries first (no event may reach a queue being deleted),
-then the stack, then what the stack did not own (alarms made through the API when an
-emulator skipped them), then our packages and, if deploy created it and it is empty,
-the artifact bucket.
+What deploy made is what it recorded: the stack (and the buckets in its metadata), the
+packages it uploaded (tagged with the stack's name), the alarms and queue policies it had
+to create through the APIs (an emulator skipped them), the artifact bucket if it created
+it. Destroy shows all of that, refuses while a queue still holds messages (unless forced),
+asks, and then removes it in order: our bucket notification entries first (no event may
+reach a queue being deleted), the stack, the leftovers, the packages, the artifact bucket
+once empty. With buckets named, only our entries in those buckets are removed.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
-from s3purge.deploy import DeployError
+from s3purge.deploy import DeployError, check_name
 from s3purge.deploy import notifications as notes
 from s3purge.deploy.aws import Aws, doing
 from s3purge.deploy.stack import (
@@ -21,142 +26,224 @@ from s3purge.deploy.stack import (
     deployed_template,
     describe,
     failures,
+    package_tag,
     poll,
     stack_parameters,
 )
 
-
-@dataclass(frozen=True)
-class _Teardown:
-    aws: Aws
-    name: str
-    say: Say
-    dry_run: bool
-
-    def did(self, action: str, done: str) -> str:
-        return f"would {action}" if self.dry_run else done
+Confirm = Callable[[str], bool]
+COUNTS = ("ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible", "ApproximateNumberOfMessagesDelayed")
 
 
-def destroy(aws: Aws, name: str, say: Say, *, buckets: tuple[str, ...] = (), dry_run: bool = False) -> None:
-    """Remove everything deploy created under `name`, and nothing else."""
-    run = _Teardown(aws, name, say, dry_run)
-    stack = _stack_for_destroy(aws, name)
-    template = deployed_template(aws, name) if stack else {}
-    hooked = sorted({*template.get("Metadata", {}).get("s3purge", {}).get("buckets", []), *buckets})
-    if stack is None and not hooked:
-        say(f"nothing to destroy: no stack named {name} in {aws.region}")
+@dataclass
+class _Removal:
+    """Everything destroy would remove, found before anything is removed."""
+
+    buckets: list[str] = field(default_factory=list)
+    """Buckets holding an entry of ours."""
+    stack: dict[str, Any] | None = None
+    resources: list[dict[str, Any]] = field(default_factory=list)
+    alarms: list[str] = field(default_factory=list)
+    code_bucket: str | None = None
+    packages: list[str] = field(default_factory=list)
+    artifact_bucket: bool = False
+    """The artifact bucket goes too: deploy created it and nothing else is in it."""
+
+    @property
+    def empty(self) -> bool:
+        return not (self.buckets or self.stack or self.alarms or self.packages or self.artifact_bucket)
+
+
+def destroy(
+    aws: Aws,
+    name: str,
+    say: Say,
+    *,
+    buckets: tuple[str, ...] = (),
+    dry_run: bool = False,
+    force: bool = False,
+    confirm: Confirm = lambda question: True,
+) -> None:
+    """Remove everything deploy created under `name` (or only our entries in `buckets`), nothing else."""
+    check_name(name)
+    removal = _only_entries(aws, name, buckets) if buckets else _everything(aws, name)
+    if removal.empty:
+        say(f"nothing to destroy: no stack named {name} in {aws.region}" if not buckets else "nothing to remove")
         return
-    say(f"destroying {name} in {aws.region}, account {aws.account}")
-    _unhook(run, hooked)
-    owned = _delete_stack(run) if stack is not None else set()
-    _delete_leftover_alarms(run, template, owned)
-    code_bucket = stack_parameters(stack or {}).get("CodeBucket")
-    if code_bucket:
-        _delete_artifacts(run, code_bucket)
-    say("dry run: nothing was removed" if dry_run else f"destroyed {name}")
+    if removal.stack is not None:
+        _refuse_queued_messages(aws, removal, force=force, dry_run=dry_run, say=say)
+    say(f"{'would remove' if dry_run else 'will remove'} from {aws.region}, account {aws.account}:")
+    _show(removal, name, say)
+    if dry_run:
+        say("dry run: nothing was removed")
+        return
+    if not confirm(f"Remove {'these entries' if buckets else name}?"):
+        say("nothing was removed")
+        return
+    _remove(aws, name, removal, say)
+    say(f"destroyed {name}" if not buckets else f"removed our notification entries from {', '.join(buckets)}")
 
 
-def _stack_for_destroy(aws: Aws, name: str) -> dict[str, Any] | None:
+def _only_entries(aws: Aws, name: str, buckets: tuple[str, ...]) -> _Removal:
+    return _Removal(buckets=[b for b in sorted(set(buckets)) if _holds_ours(aws, b, name)])
+
+
+def _everything(aws: Aws, name: str) -> _Removal:
     stack = describe(aws, name)
-    return None if stack is None or stack["StackStatus"] == "DELETE_COMPLETE" else stack
+    if stack is not None and stack["StackStatus"] == "DELETE_COMPLETE":
+        stack = None
+    if stack is None:
+        return _Removal()
+    template = deployed_template(aws, name)
+    recorded = template.get("Metadata", {}).get("s3purge", {}).get("buckets", [])
+    with doing(f"list the resources of stack {name}"):
+        listed = aws.client("cloudformation").describe_stack_resources(StackName=name)["StackResources"]
+    resources = [r for r in listed if "LogicalResourceId" in r]  # moto lists some skipped resources bare
+    owned = {r["LogicalResourceId"] for r in resources}
+    removal = _Removal(
+        buckets=[b for b in recorded if _holds_ours(aws, b, name)],
+        stack=stack,
+        resources=resources,
+        alarms=_leftover_alarms(aws, template, owned),
+        code_bucket=stack_parameters(stack).get("CodeBucket"),
+    )
+    if removal.code_bucket:
+        removal.packages = _our_packages(aws, removal.code_bucket, name)
+        removal.artifact_bucket = _artifact_bucket_goes(aws, removal.code_bucket, len(removal.packages))
+    return removal
 
 
-def _unhook(run: _Teardown, buckets: list[str]) -> None:
+def _holds_ours(aws: Aws, bucket: str, name: str) -> bool:
     from botocore.exceptions import ClientError
 
-    s3 = run.aws.client("s3")
-    for bucket in buckets:
-        try:
-            current = notes.read(s3, bucket, run.aws.account)
-        except ClientError as error:
-            run.say(f"  bucket {bucket}: skipped ({error.response.get('Error', {}).get('Code')})")
-            continue
-        merged = notes.merged(current, run.name, None)
-        if merged == current:
-            continue
-        kept = notes.others(current, run.name)
-        run.say(f"  bucket {bucket}: {run.did('remove', 'removed')} our notification entry; {kept} other(s) kept")
-        if not run.dry_run:
-            with doing(f"update the notification configuration of bucket {bucket}"):
-                notes.write(s3, bucket, run.aws.account, merged)
+    try:
+        current = notes.read(aws.client("s3"), bucket, aws.account)
+    except ClientError:
+        return False  # gone, or not ours to read: nothing of ours to remove there
+    return notes.merged(current, name, None) != current
 
 
-def _delete_stack(run: _Teardown) -> set[str]:
-    """Delete the stack (listing what goes with it); the logical ids it owned."""
-    cloudformation = run.aws.client("cloudformation")
-    with doing(f"list the resources of stack {run.name}"):
-        resources = cloudformation.describe_stack_resources(StackName=run.name)["StackResources"]
-    owned = {r["LogicalResourceId"] for r in resources if "LogicalResourceId" in r}
-    for r in resources:
-        if "LogicalResourceId" in r:
-            run.say(f"  - {r['LogicalResourceId']} ({r['ResourceType']}) {r.get('PhysicalResourceId', '')}")
-    if run.dry_run:
-        run.say(f"  would delete stack {run.name} and the resources above")
-        return owned
-    with doing(f"delete stack {run.name}"):
-        cloudformation.delete_stack(StackName=run.name)
-        final = poll(
-            lambda: _stack_for_destroy(run.aws, run.name),
-            lambda s: s is None or "_IN_PROGRESS" not in s["StackStatus"],
-            timeout=STACK_TIMEOUT,
-        )
-    if final is not None:
-        raise DeployError(f"stack {run.name} ended {final['StackStatus']}: {failures(run.aws, run.name)}")
-    run.say(f"  deleted stack {run.name}")
-    return owned
-
-
-def _delete_leftover_alarms(run: _Teardown, template: dict[str, Any], owned: set[str]) -> None:
-    """Alarms the stack did not own (made by the API fallback) are deleted through the API too."""
+def _leftover_alarms(aws: Aws, template: dict[str, Any], owned: set[str]) -> list[str]:
+    """Alarms the stack did not own (made by the API fallback) but which exist."""
     names = [
         r["Properties"]["AlarmName"]
         for logical, r in template.get("Resources", {}).items()
         if r["Type"] == "AWS::CloudWatch::Alarm" and logical not in owned
     ]
     if not names:
-        return
-    cloudwatch = run.aws.client("cloudwatch")
+        return []
     with doing("look for alarms the stack did not own"):
-        left = [a["AlarmName"] for a in cloudwatch.describe_alarms(AlarmNames=names)["MetricAlarms"]]
-    if left:
-        run.say(f"  {run.did('delete', 'deleted')} alarm(s) {', '.join(left)}")
-        if not run.dry_run:
-            with doing(f"delete alarms {', '.join(left)}"):
-                cloudwatch.delete_alarms(AlarmNames=left)
+        return [a["AlarmName"] for a in aws.client("cloudwatch").describe_alarms(AlarmNames=names)["MetricAlarms"]]
 
 
-def _delete_artifacts(run: _Teardown, bucket: str) -> None:
+def _our_packages(aws: Aws, bucket: str, name: str) -> list[str]:
+    """The keys deploy uploaded for this stack: NAME/<sha256>.zip, tagged with the stack's name."""
     from botocore.exceptions import ClientError
 
-    s3, owner = run.aws.client("s3"), run.aws.account
+    s3, owner = aws.client("s3"), aws.account
+    pattern = re.compile(rf"{re.escape(name)}/[0-9a-f]{{64}}\.zip")
     try:
-        listed = s3.list_objects_v2(Bucket=bucket, Prefix=f"{run.name}/", ExpectedBucketOwner=owner)
+        pages = s3.get_paginator("list_objects_v2").paginate(
+            Bucket=bucket, Prefix=f"{name}/", ExpectedBucketOwner=owner
+        )
+        keys = [o["Key"] for page in pages for o in page.get("Contents", []) if pattern.fullmatch(o["Key"])]
     except ClientError:
-        return  # the bucket is gone already
-    keys = [{"Key": o["Key"]} for o in listed.get("Contents", [])]
-    if keys:
-        run.say(f"  {run.did('delete', 'deleted')} {len(keys)} package(s) under s3://{bucket}/{run.name}/")
-        if not run.dry_run:
-            with doing(f"delete packages in s3://{bucket}/{run.name}/"):
-                s3.delete_objects(Bucket=bucket, Delete={"Objects": keys}, ExpectedBucketOwner=owner)
-    if _ours(s3, bucket, owner) and _object_count(s3, bucket, owner) <= (len(keys) if run.dry_run else 0):
-        run.say(f"  {run.did('delete', 'deleted')} artifact bucket {bucket} (now empty)")
-        if not run.dry_run:
-            with doing(f"delete artifact bucket {bucket}"):
-                s3.delete_bucket(Bucket=bucket, ExpectedBucketOwner=owner)
+        return []  # the bucket is gone already
+    found = []
+    for key in keys:
+        with doing(f"read the tags of s3://{bucket}/{key}"):
+            tags = s3.get_object_tagging(Bucket=bucket, Key=key, ExpectedBucketOwner=owner)["TagSet"]
+        if package_tag(name) in tags:
+            found.append(key)
+    return found
 
 
-def _ours(s3: Any, bucket: str, owner: str) -> bool:
-    """True for an artifact bucket deploy created (tagged), never for one passed by the user."""
+def _artifact_bucket_goes(aws: Aws, bucket: str, ours: int) -> bool:
+    """True for an artifact bucket deploy created (tagged) that holds nothing but our packages."""
     from botocore.exceptions import ClientError
 
+    s3, owner = aws.client("s3"), aws.account
     try:
         tags = s3.get_bucket_tagging(Bucket=bucket, ExpectedBucketOwner=owner)["TagSet"]
     except ClientError:
         return False
-    return ARTIFACT_TAG in tags
-
-
-def _object_count(s3: Any, bucket: str, owner: str) -> int:
+    if ARTIFACT_TAG not in tags:
+        return False
     with doing(f"list s3://{bucket}"):
-        return int(s3.list_objects_v2(Bucket=bucket, MaxKeys=1000, ExpectedBucketOwner=owner).get("KeyCount", 0))
+        return int(s3.list_objects_v2(Bucket=bucket, MaxKeys=1000, ExpectedBucketOwner=owner)["KeyCount"]) <= ours
+
+
+def _refuse_queued_messages(aws: Aws, removal: _Removal, *, force: bool, dry_run: bool, say: Say) -> None:
+    """Deleting a queue deletes its messages: refuse while any queue of the stack holds some."""
+    holding = []
+    for resource in removal.resources:
+        if resource["ResourceType"] != "AWS::SQS::Queue" or not resource.get("PhysicalResourceId"):
+            continue
+        url = resource["PhysicalResourceId"]
+        with doing(f"count the messages in {url}"):
+            attributes = aws.client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=list(COUNTS))["Attributes"]
+        count = sum(int(attributes.get(a, 0)) for a in COUNTS)
+        if count:
+            holding.append(f"{url.rsplit('/', 1)[-1]} holds {count} message(s)")
+    refusal = (
+        "; ".join(holding) + ": destroying would lose them. Replay what needs purging "
+        "(receive the messages, then `s3purge replay`), or pass --force to destroy anyway"
+    )
+    if holding and not (force or dry_run):
+        raise DeployError(refusal)
+    if holding:
+        say(f"warning: {refusal}" if not force else f"warning: {'; '.join(holding)}; --force: lost with the queue")
+
+
+def _show(removal: _Removal, name: str, say: Say) -> None:
+    for bucket in removal.buckets:
+        say(f"  - bucket {bucket}: our notification entry {notes.our_id(name)} (every other entry stays)")
+    if removal.stack is not None:
+        say(f"  - stack {name} ({removal.stack['StackStatus']}) and its resources:")
+        for r in removal.resources:
+            say(f"      - {r['LogicalResourceId']} ({r['ResourceType']}) {r.get('PhysicalResourceId', '')}")
+    if removal.alarms:
+        say(f"  - alarm(s) {', '.join(removal.alarms)} (created outside the stack)")
+    for key in removal.packages:
+        say(f"  - package s3://{removal.code_bucket}/{key}")
+    if removal.artifact_bucket:
+        say(f"  - artifact bucket {removal.code_bucket} (created by deploy; nothing else in it)")
+
+
+def _remove(aws: Aws, name: str, removal: _Removal, say: Say) -> None:
+    for bucket in removal.buckets:
+        notes.apply(aws.client("s3"), bucket, aws.account, name, None)
+        say(f"  bucket {bucket}: removed our notification entry")
+    if removal.stack is not None:
+        _delete_stack(aws, name, say)
+    if removal.alarms:
+        with doing(f"delete alarms {', '.join(removal.alarms)}"):
+            aws.client("cloudwatch").delete_alarms(AlarmNames=removal.alarms)
+        say(f"  deleted alarm(s) {', '.join(removal.alarms)}")
+    s3, owner = aws.client("s3"), aws.account
+    if removal.packages:
+        with doing(f"delete packages in s3://{removal.code_bucket}/{name}/"):
+            s3.delete_objects(
+                Bucket=removal.code_bucket,
+                Delete={"Objects": [{"Key": key} for key in removal.packages]},
+                ExpectedBucketOwner=owner,
+            )
+        say(f"  deleted {len(removal.packages)} package(s) under s3://{removal.code_bucket}/{name}/")
+    if removal.artifact_bucket:
+        with doing(f"delete artifact bucket {removal.code_bucket}"):
+            s3.delete_bucket(Bucket=removal.code_bucket, ExpectedBucketOwner=owner)
+        say(f"  deleted artifact bucket {removal.code_bucket}")
+
+
+def _delete_stack(aws: Aws, name: str, say: Say) -> None:
+    cloudformation = aws.client("cloudformation")
+    with doing(f"delete stack {name}"):
+        cloudformation.delete_stack(StackName=name)
+        final = poll(
+            lambda: describe(aws, name),
+            lambda s: s is None or "_IN_PROGRESS" not in s["StackStatus"],
+            timeout=STACK_TIMEOUT,
+        )
+    if final is not None and final["StackStatus"] != "DELETE_COMPLETE":
+        raise DeployError(f"stack {name} ended {final['StackStatus']}: {failures(aws, name)}")
+    say(f"  deleted stack {name}")

@@ -345,23 +345,27 @@ def show_batches(batches: list[Batch], loaded: config_module.Config) -> None:
 
 @main.command()
 @click.argument("sources", nargs=-1, required=True)
-@click.option("--send", is_flag=True, help="Really purge (default: only show the plan).")
+@click.option("--yes", "--send", "-y", "send", is_flag=True, help="Purge without asking (--send: the old name).")
+@click.option("--dry-run", is_flag=True, help="Only show the plan.")
 @CONFIG
 @DEBUG
-def replay(sources: tuple[str, ...], send: bool, config_path: str, debug: bool) -> None:
-    """Run saved events through the pipeline again.
+def replay(*, sources: tuple[str, ...], send: bool, dry_run: bool, config_path: str, debug: bool) -> None:
+    """Run saved events through the pipeline again: shows the plan, then asks (--yes: don't ask).
 
     SOURCES: files of events in any envelope (JSON, JSON Lines, `aws sqs receive-message`
     output; - for stdin), or s3://BUCKET/PREFIX to purge every object listed there.
     """
+    from s3purge.entry.cli_deploy import asker
     from s3purge.entry.inputs import read_changes
 
     loaded = config_module.load(config_path)
     changes = read_changes(sources)  # every input read (or refused, naming it) before anything is sent
     if not send:
         show_plan(_placeholder_secrets(loaded), changes, {"dry_run": True})
-        note("\ndry run: nothing sent (add --send to purge)")
-        return
+        if dry_run or output.settings().json or not asker(yes=False)("Send these requests?"):
+            note("\ndry run: nothing sent (add --yes to purge)")
+            return
+        loaded = config_module.load(config_path)  # afresh: the plan filled in placeholder secrets
     secrets.resolve(loaded.secrets())
     setup_logs(debug=debug)
     planned = make_plan(changes, loaded)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -46,6 +47,26 @@ REGION = click.option("--region", help="AWS region (default: from the AWS profil
 BUCKETS = click.option(
     "--bucket", "buckets", multiple=True, help="Bucket to hook up (repeatable; default: every bucket in the config)."
 )
+YES = click.option("--yes", "-y", is_flag=True, help="Go ahead without asking (for CI).")
+DRY_RUN = click.option("--dry-run", is_flag=True, help="Only show what would change; change nothing.")
+
+
+def asker(yes: bool) -> Callable[[str], bool]:
+    """The one convention of every command that changes something (deploy, destroy, purge, replay).
+
+    It shows what it will change first. Then `--yes` goes ahead; on a terminal it asks;
+    without one (CI, a pipe) it changes nothing and says to add --yes. `--dry-run` only shows.
+    """
+
+    def ask(question: str) -> bool:
+        if yes:
+            return True
+        if not sys.stdin.isatty():
+            click.echo("no terminal to ask on: add --yes to go ahead", err=True)
+            return False
+        return click.confirm(question, default=False, err=True)
+
+    return ask
 
 
 def _stack_options(command: F) -> F:
@@ -127,18 +148,28 @@ def _options(params: dict[str, Any]) -> Options:
     help="Use this zip (from `template --package-out`) instead of building one.",
 )
 @click.option("--artifact-bucket", help="Upload the package here (default: s3purge-artifacts-ACCOUNT-REGION).")
-@click.option("--dry-run", is_flag=True, help="Print what would be created, changed or removed; touch nothing.")
+@DRY_RUN
+@YES
 def deploy(
-    region: str | None, package_path: Path | None, artifact_bucket: str | None, dry_run: bool, **params: Any
+    region: str | None,
+    package_path: Path | None,
+    artifact_bucket: str | None,
+    dry_run: bool,
+    yes: bool,
+    **params: Any,
 ) -> None:
-    """Create or update s3purge on AWS Lambda, with its queue, role, alarms and bucket triggers."""
+    """Create or update s3purge on AWS Lambda, with its queue, role, alarms and bucket triggers.
+
+    Shows the change set and the bucket entries first, then asks (--yes: don't ask).
+    """
     from s3purge.deploy import package, stack, template
     from s3purge.deploy.aws import Aws
 
     config_path: Path = params["config_path"]
     loaded = config_module.load(config_path)
     options = _options(params)
-    template.build(loaded, options)  # fail on config or bucket mistakes before building anything
+    template.build(loaded, options)  # fail on config, name or bucket mistakes before building anything
+    stack.refuse_unusable_secrets(loaded)
     aws = Aws.connect(region)
     with tempfile.TemporaryDirectory(prefix="s3purge-package-") as scratch:
         if package_path is not None:
@@ -148,20 +179,41 @@ def deploy(
             out = Path(scratch, f"{options.name}.zip")
             built = package.build(config_path, out, arch=options.arch, runtime=options.runtime)
         click.echo(built.summary())
-        stack.deploy(loaded, options, built, aws, click.echo, artifact_bucket=artifact_bucket, dry_run=dry_run)
+        stack.deploy(
+            loaded,
+            options,
+            built,
+            aws,
+            click.echo,
+            artifact_bucket=artifact_bucket,
+            dry_run=dry_run,
+            confirm=asker(yes),
+        )
 
 
 @click.command()
 @NAME
 @REGION
-@BUCKETS
-@click.option("--dry-run", is_flag=True, help="Print what would be removed; touch nothing.")
-def destroy(name: str, region: str | None, buckets: tuple[str, ...], dry_run: bool) -> None:
-    """Remove what `deploy` created (stack, packages, our bucket notification entries), nothing else."""
+@click.option(
+    "--bucket",
+    "buckets",
+    multiple=True,
+    help="Only remove our notification entry from this bucket (repeatable); the stack and the rest stay.",
+)
+@click.option("--force", is_flag=True, help="Destroy even while the queues hold messages (they are lost).")
+@DRY_RUN
+@YES
+def destroy(*, name: str, region: str | None, buckets: tuple[str, ...], force: bool, dry_run: bool, yes: bool) -> None:
+    """Remove what `deploy` created (stack, its packages, our bucket notification entries), nothing else.
+
+    Refuses while the events or dead-letter queue holds messages (--force: destroy anyway).
+    Shows everything it will remove first, then asks (--yes: don't ask).
+    """
     from s3purge.deploy import teardown
     from s3purge.deploy.aws import Aws
 
-    teardown.destroy(Aws.connect(region), name, click.echo, buckets=buckets, dry_run=dry_run)
+    aws = Aws.connect(region)
+    teardown.destroy(aws, name, click.echo, buckets=buckets, dry_run=dry_run, force=force, confirm=asker(yes))
 
 
 @click.command(name="template")

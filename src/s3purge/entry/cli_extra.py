@@ -1,4 +1,4 @@
-"""`s3purge purge` (manual purge, dry run unless --send) and `s3purge config migrate`."""
+"""`s3purge purge` (manual purge: shows the requests, then asks) and `s3purge config migrate`."""
 
 from __future__ import annotations
 
@@ -55,7 +55,8 @@ def register(main: click.Group, config_group: click.Group) -> None:
     help="A file (- for stdin) of URLs and BUCKET/KEYs, one a line; # starts a comment.",
 )
 @click.option("--action", type=click.Choice(ACTIONS), help="Override the action (default: the route's, or purge).")
-@click.option("--send", is_flag=True, help="Really purge (default: only show the exact requests).")
+@click.option("--yes", "--send", "-y", "send", is_flag=True, help="Purge without asking (--send: the old name).")
+@click.option("--dry-run", is_flag=True, help="Only show the exact requests.")
 @CONFIG
 def purge(
     *,
@@ -68,14 +69,17 @@ def purge(
     from_files: tuple[TextIO, ...],
     action: Action | None,
     send: bool,
+    dry_run: bool,
     config_path: str,
 ) -> None:
     """Purge URLs, tags, prefixes, everything, or S3 keys as the config maps them, on one CDN.
 
-    Without --send this prints the exact requests (secrets shown as ***): the way to
-    check a CDN's credentials and routes by hand before purging anything.
+    First prints the exact requests (secrets shown as ***), then asks on a terminal;
+    --yes sends without asking, --dry-run only shows: the way to check a CDN's
+    credentials and routes by hand before purging anything.
     """
     from s3purge.entry.cli import execute, report_outcomes, show_batches
+    from s3purge.entry.cli_deploy import asker
 
     listed_urls, listed_keys = _from_files(from_files)
     urls, keys = (*urls, *listed_urls), (*keys, *listed_keys)
@@ -98,8 +102,11 @@ def purge(
             return
         say(f"{sum(len(b.values) for b in batches)} target(s) -> {len(batches)} batch(es)")
         show_batches(batches, loaded)
-        note("\ndry run: nothing sent (add --send to purge)")
-        return
+        if dry_run or not asker(yes=False)("Send these requests?"):
+            note("\ndry run: nothing sent (add --yes to purge)")
+            return
+        loaded = config_module.load(config_path)  # afresh: the preview filled in placeholder secrets
+        cdn = _cdn(loaded, cdn_name)
     secrets.resolve(cdn.provider.options.secrets())
     setup_logs()
     sys.exit(report_outcomes(execute(batches, loaded)))
