@@ -42,7 +42,7 @@ def test_deploy_and_destroy_from_the_command_line(
 
     asked = runner.invoke(main, deploy)  # no terminal to ask on, no --yes: nothing happens
     assert asked.exit_code == 0, asked.output
-    assert "nothing done; add --yes to go ahead" in asked.output
+    assert "no terminal to ask on: add --yes to go ahead" in asked.output
     assert "Function" not in str(getattr(boto, "lambda").list_functions()["Functions"])
     assert snapshot(boto)["stacks"] == []  # nor the empty stack a change set makes
 

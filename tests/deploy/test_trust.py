@@ -218,3 +218,11 @@ def test_destroy_dry_run_warns_about_waiting_messages(
     teardown.destroy(account, "s3purge", said, dry_run=True)
     assert said[0].startswith("warning: s3purge-events holds")
     assert said[-1] == "dry run: nothing was removed"
+
+
+def test_the_example_config_is_refused_with_what_to_do(tmp_path: Path) -> None:
+    example = Path(__file__).parents[2] / "examples" / "multicdn.config.yml"
+    result = CliRunner().invoke(main, ["deploy", "--config", str(example), "--dry-run"])
+    assert result.exit_code == 2
+    assert "reads environment variable VARNISH_PURGE_TOKEN" in result.output
+    assert "{ssm: /s3purge/NAME}" in result.output
