@@ -18,6 +18,7 @@ buckets:                   # routing rules per bucket
       spellings: [browser, encoded, plus]  # the default: see s3purge.spellings
       tags: ["{dirname}"]  # cache tags derived from the key
       action: purge        # purge | invalidate | delete | load
+      verify: {via: [http://10.0.0.5:6081], within: 5, purges: 3}  # prove fresh (verify.py)
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ import msgspec
 from msgspec import Meta
 
 from s3purge import yamlfile
-from s3purge.checks import TAG_FIELDS, Checker, Host, TagTemplate, UrlPath
+from s3purge.checks import TAG_FIELDS, Checker, EndpointUrl, Host, TagTemplate, UrlPath
 from s3purge.errors import ConfigError
 from s3purge.escalate import Thresholds
 from s3purge.model import Action, EventKind, TargetKind
@@ -48,6 +49,26 @@ Loc = tuple[str | int, ...]
 LEGACY_MARK = "cdnDomains"
 """Top-level key of the original scripts' config format (converted by s3purge.legacy)."""
 Problems = list[tuple[Loc, str]]
+
+
+class Verify(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Prove a route's purges by what the CDN serves (s3purge.verify); off unless given."""
+
+    via: list[EndpointUrl] = []
+    """Probe addresses (each cache node, a shield), sent the public Host; default: the public URL."""
+    within: Annotated[float, Meta(gt=0, le=300)] = 5.0
+    """Seconds to poll, with backoff, for the new object after each purge."""
+    purges: Annotated[int, Meta(ge=1, le=10)] = 3
+    """Purges in all (the first included) before the (change, CDN) fails as still stale."""
+
+
+class Probes(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """What verification may spend per invocation: probes are paced and capped."""
+
+    rate: Annotated[float, Meta(gt=0, le=1000)] = 200.0
+    """Probes per second, over all routes."""
+    max_per_run: Annotated[int, Meta(ge=1)] = 2000
+    """Probes per invocation; past it, purges are accepted unverified (and logged)."""
 
 
 class Route(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -65,6 +86,7 @@ class Route(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tru
     tags: list[TagTemplate] = []
     action: Action = "purge"
     events: list[EventKind] = msgspec.field(default_factory=lambda: ["created", "removed"])
+    verify: Verify | None = None
 
 
 class Account(msgspec.Struct, frozen=True, kw_only=True):
@@ -83,6 +105,8 @@ class Account(msgspec.Struct, frozen=True, kw_only=True):
     """Purge a directory by prefix when more of its URLs than this changed (off by default)."""
     everything_threshold: Annotated[int, Meta(ge=0)] | None = None
     """Purge the whole CDN when more URL paths than this changed (off by default)."""
+    second_purge: Annotated[float, Meta(gt=0, le=900)] | None = None
+    """Purge again this many seconds after an accepted purge (shielded CDNs; off by default)."""
 
 
 ACCOUNT_FIELDS = frozenset(f.name for f in msgspec.structs.fields(Account))
@@ -93,6 +117,7 @@ class Document(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     cdns: Annotated[dict[str, Any], Meta(min_length=1)]
     buckets: Annotated[dict[str, Any], Meta(min_length=1)]
+    probes: Probes = msgspec.field(default_factory=Probes)
 
 
 @dataclass(frozen=True)
@@ -104,6 +129,7 @@ class Cdn:
     limits: Limits
     max_attempts: int
     escalation: Thresholds = dataclasses.field(default_factory=Thresholds)
+    second_purge: float | None = None
 
 
 @dataclass(frozen=True)
@@ -111,6 +137,7 @@ class Config:
     path: str
     cdns: dict[str, Cdn]
     buckets: dict[str, list[Route]]
+    probes: Probes = dataclasses.field(default_factory=Probes)
 
     def secrets(self) -> list[Secret]:
         return [s for cdn in self.cdns.values() for s in cdn.provider.options.secrets()]
@@ -137,7 +164,8 @@ def parse(text: str, name: str = "<config>") -> Config:
 
             problems = relocate(problems, origins)
         raise ConfigError(_report(name, tree.lines, problems))
-    return Config(path=name, cdns=cdns, buckets=buckets)
+    probes = msgspec.convert(raw.get("probes", {}), Probes)  # checked above, with the document
+    return Config(path=name, cdns=cdns, buckets=buckets, probes=probes)
 
 
 def _from_legacy(raw: Any, name: str, lines: dict[Loc, int]) -> tuple[dict[str, Any], dict[Loc, Loc]]:
@@ -214,6 +242,7 @@ def _cdn(name: str, raw: Any, checker: Checker) -> tuple[Cdn | None, type[Provid
         limits=_limits(cls.limits, account),
         max_attempts=account.max_attempts,
         escalation=Thresholds(account.prefix_threshold, account.everything_threshold),
+        second_purge=account.second_purge,
     )
     return cdn, cls
 
@@ -238,6 +267,8 @@ def _route_checks(at: Loc, route: Route, defined: set[str], classes: dict[str, t
     problems: Problems = []
     if not route.hosts and not route.tags:
         problems.append((at, "purges nothing: give hosts (URLs) and/or tags"))
+    if route.verify is not None and not route.hosts:
+        problems.append(((*at, "verify"), "verification probes URLs: give hosts"))
     cls = classes.get(route.cdn)
     if cls is None:
         return problems

@@ -177,6 +177,7 @@ def _retry_envelope(body: Any, source: str, where: str) -> Iterator[Change]:
             sequencer=_opt_str(item, "sequencer"),
             event_time=_opt_str(item, "event_time"),
             cdns=frozenset(cdns) if cdns is not None else None,
+            second_purge=item.get("second_purge") is True,
         )
 
 
@@ -192,6 +193,7 @@ def retry_envelope(changes: list[Change]) -> str:
             "sequencer": c.sequencer,
             "event_time": c.event_time,
             "cdns": sorted(c.cdns) if c.cdns is not None else None,
+            **({"second_purge": True} if c.second_purge else {}),
         }
         for c in changes
     ]

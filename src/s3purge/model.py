@@ -28,6 +28,8 @@ class Change:
     event_time: str | None = None
     cdns: frozenset[str] | None = None
     """Set on a retry after a partial failure: only these CDNs still need the purge."""
+    second_purge: bool = False
+    """This is the delayed second purge of a shielded CDN: it schedules no third."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +63,21 @@ class Outcome:
     retryable: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class Proof:
+    """What verification found for one (change, CDN): fresh, superseded, stale or unverified."""
+
+    source: str
+    cdn: str
+    key: str
+    result: str
+    purges: int
+    probes: int
+    time_to_fresh: float | None = None
+    """Seconds from the first purge request to the probe that showed the new object."""
+    detail: str = ""
+
+
 @dataclass(slots=True)
 class Report:
     """Everything one pipeline run did, and which (source, CDN) pairs still need a purge."""
@@ -71,6 +88,10 @@ class Report:
     """source -> CDNs its changes route to."""
     bad_sources: dict[str, str] = field(default_factory=dict)
     """source -> why it could not even be read (malformed event)."""
+    proofs: list[Proof] = field(default_factory=list)
+    """Verification's findings, per (change, CDN) on routes that verify."""
+    second: dict[float, list[Change]] = field(default_factory=dict)
+    """Delay (s) -> changes narrowed to shielded CDNs that accepted, to purge once more."""
 
     def failed_cdns(self) -> dict[str, set[str]]:
         """source -> CDNs on which at least one of its batches failed."""
