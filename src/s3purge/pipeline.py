@@ -1,6 +1,6 @@
 """The one core call every entry point makes, and what to do with each message afterwards.
 
-Pipeline.run(changes, deadline) -> Report     plan, then execute
+Pipeline.run(changes, deadline) -> Report     order, plan, execute, verify
 settle(messages, report) -> Settlement        ack / retry narrowed / fail, per message
 """
 
@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from dataclasses import dataclass, field
 
 from s3purge.config import Config
 from s3purge.events import Message
 from s3purge.execute import Executor
-from s3purge.model import Change, Report
+from s3purge.model import Change, Outcome, Report
+from s3purge.order import Ledger
 from s3purge.plan import plan
+from s3purge.verify import Verifier, second_purges
 
 log = logging.getLogger("s3purge")
 
@@ -25,8 +28,13 @@ class Pipeline:
 
     config: Config
     executor: Executor = field(default_factory=Executor)
+    ledger: Ledger = field(default_factory=Ledger)
+    verifier: Verifier = field(default_factory=Verifier)
 
     def run(self, changes: list[Change], deadline: float) -> Report:
+        changes, superseded = self.ledger.admit(changes)
+        for old in superseded:  # a newer event of the key purges (and verifies) it instead
+            log.info("superseded", extra={"key": old.key, "source": old.source, "sequencer": old.sequencer})
         planned = plan(changes, self.config)
         log.debug(
             "plan",
@@ -36,8 +44,16 @@ class Pipeline:
                 "targets": sum(len(b.values) for b in planned.batches),
             },
         )
+        started = time.monotonic()
         outcomes = self.executor.run(planned.batches, self.config.cdns, deadline)
-        return Report(changes=changes, outcomes=outcomes, routed=planned.routed)
+        report = Report(changes=changes, outcomes=outcomes, routed=planned.routed)
+        self.verifier.run(report, self.config, self._purge, started, deadline)
+        report.second = second_purges(report, self.config)
+        return report
+
+    def _purge(self, changes: list[Change], deadline: float) -> list[Outcome]:
+        """Plan and send `changes` again (verification's re-purge of a stale copy)."""
+        return self.executor.run(plan(changes, self.config).batches, self.config.cdns, deadline)
 
     def run_messages(self, messages: list[Message], deadline: float) -> tuple[Report, Settlement]:
         changes = [change for message in messages for change in message.changes]
