@@ -9,6 +9,7 @@ Environment (read once per cold start, with the config and its secrets):
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 from pathlib import Path
@@ -19,6 +20,7 @@ from s3purge import logs, metrics, secrets
 from s3purge.entry import sqs
 from s3purge.errors import PurgeError
 from s3purge.events import Message, read_lambda_event
+from s3purge.model import Change, Report
 from s3purge.pipeline import Pipeline, Settlement
 
 log = logging.getLogger("s3purge")
@@ -42,6 +44,7 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     metrics.publish(report, pipeline.config, event)
     for message_id, reason in settlement.fail.items():
         log.error("purge failed", extra={"message_id": message_id, "reason": reason})
+    _send_second_purges(messages if from_sqs else [], report)
     if from_sqs:
         return {"batchItemFailures": [{"itemIdentifier": i} for i in _sqs_failures(messages, settlement)]}
     if not settlement.ok:
@@ -62,6 +65,22 @@ def _sqs_failures(messages: list[Message], settlement: Settlement) -> list[str]:
         batch = {i: c for i, c in settlement.retry.items() if queues[i] == arn}
         failures += sqs.send_retries(client, sqs.queue_url(client, arn), batch)
     return failures
+
+
+def _send_second_purges(messages: list[Message], report: Report) -> None:
+    """Shielded CDNs' second purges go back to the queue with DelaySeconds (a Lambda cannot wait)."""
+    queues = {m.id: m.queue for m in messages}
+    for delay, changes in report.second.items():
+        per_queue: dict[str, list[Change]] = {}
+        for change in changes:
+            arn = queues.get(change.source)
+            if arn is None or arn.endswith(".fifo"):  # no queue, or one refusing per-message delays
+                log.warning("second purge skipped: needs a standard SQS queue", extra={"key": change.key})
+            else:
+                per_queue.setdefault(arn, []).append(change)
+        for arn, group in per_queue.items():
+            client = sqs.sqs_client()
+            sqs.send_retries(client, sqs.queue_url(client, arn), {"second purge": group}, delay=math.ceil(delay))
 
 
 def _cold_start() -> Pipeline:

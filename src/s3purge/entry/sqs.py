@@ -35,8 +35,9 @@ def queue_url(client: SQSClient, queue_arn: str) -> str:
     return client.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
 
 
-def send_retries(client: SQSClient, url: str, retries: dict[str, list[Change]]) -> set[str]:
-    """Enqueue each message's narrowed changes; the ids whose retry could not be sent."""
+def send_retries(client: SQSClient, url: str, retries: dict[str, list[Change]], delay: int | None = None) -> set[str]:
+    """Enqueue each message's narrowed changes (after `delay` s, default retry_delay());
+    the ids whose retry could not be sent."""
     unsent = set()
     for message_id, changes in retries.items():
         body = retry_envelope(changes)
@@ -47,7 +48,7 @@ def send_retries(client: SQSClient, url: str, retries: dict[str, list[Change]]) 
                 "MessageDeduplicationId": hashlib.sha256(body.encode()).hexdigest(),
             }
         else:
-            extra = {"DelaySeconds": retry_delay()}
+            extra = {"DelaySeconds": retry_delay() if delay is None else min(900, delay)}
         try:
             client.send_message(QueueUrl=url, MessageBody=body, **extra)
         except Exception as error:  # noqa: BLE001 - then the original is failed instead

@@ -19,7 +19,9 @@ from typing import TYPE_CHECKING
 
 from s3purge import metrics
 from s3purge.entry import sqs
+from s3purge.entry.later import Later
 from s3purge.events import read_message
+from s3purge.model import Change
 from s3purge.pipeline import Pipeline
 
 if TYPE_CHECKING:
@@ -58,6 +60,8 @@ class Worker:
         ]
         self.visibility = int(attributes.get("VisibilityTimeout", "30"))
         metrics.watch()
+        self.later = Later(self._second_purge)
+        """Shielded CDNs' delayed second purges, run in this process."""
 
     def run(self) -> None:
         """Poll until stopped (by SIGTERM/SIGINT when run in the main thread, or `stop()`)."""
@@ -73,6 +77,7 @@ class Worker:
             except (BotoCoreError, ClientError) as error:  # SQS unreachable or throttling: keep going
                 log.error("sqs call failed; retrying", extra={"error": str(error), "retry_in_s": SQS_BACKOFF})
                 self.stopping.wait(SQS_BACKOFF)
+        self.later.close()  # second purges still waiting run now: a clean stop drops none
         log.info("worker stopped", extra={"queue_url": self.queue_url})
 
     def stop(self) -> None:
@@ -99,6 +104,7 @@ class Worker:
         messages = [read_message(m.get("Body"), m["MessageId"]) for m in received]
         report, settlement = self.pipeline.run_messages(messages, deadline)
         metrics.publish(report, self.pipeline.config, received)
+        self.later.schedule(report.second)
         handles = {m["MessageId"]: m["ReceiptHandle"] for m in received}
         unsent = sqs.send_retries(self.client, self.queue_url, settlement.retry)
         done = [i for i in [*settlement.ack, *settlement.retry] if i not in unsent]
@@ -116,6 +122,10 @@ class Worker:
                 "failed": len(settlement.fail) + len(unsent),
             },
         )
+
+    def _second_purge(self, changes: list[Change]) -> None:
+        report = self.pipeline.run(changes, time.monotonic() + self.visibility - MARGIN)
+        log.info("second purge", extra={"changes": len(changes), "ok": report.ok})
 
     def _delete(self, message_ids: list[str], handles: dict[str, str]) -> None:
         if not message_ids:
