@@ -1,0 +1,177 @@
+"""Fresh at the edge, proved: the shield race on two real Varnish tiers, and a CDN that never evicts.
+
+edge Varnish -> shield Varnish (the session's) -> moto S3. `LateShield` passes the shield's
+purge on only after a visitor has asked the (already purged) edge for the object, so the
+edge refetches the shield's old copy: the race Fastly documents.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+
+from s3purge.config import parse
+from s3purge.demo.bed import LateShield, Moto, Varnish
+from s3purge.entry.worker import Worker
+from s3purge.pipeline import Pipeline
+from tests.conftest import HOST, SITE, serving
+from tests.emulators.base import Recorded, Reply
+from tests.emulators.fastly import TOKEN, FastlyEmulator
+
+TIERS = """\
+cdns:
+  tiers: {{vendor: http, endpoints: ["{edge}", "{shield}"], concurrency: 1{account}}}
+buckets:
+  site:
+    - {{cdn: tiers, hosts: [{host}]{route}}}
+"""
+VERIFY = ', verify: {{via: ["{edge}"], within: 0.3, purges: 3}}'
+
+
+@pytest.fixture(scope="module")
+def edge(moto_server: Moto, varnish: Varnish) -> Iterator[Varnish]:
+    cache = Varnish(origin_port=moto_server.port, bucket=SITE, parent=varnish.port).start()
+    yield cache
+    cache.close()
+
+
+@dataclass
+class Race:
+    """The two tiers, the late shield purge and the bucket's queue."""
+
+    boto: Any
+    queue: str
+    edge: Varnish
+    shield: Varnish
+    relay: LateShield
+
+    def worker(self, *, account: str = "", route: str = "") -> Worker:
+        route = route.format(edge=self.edge.url)
+        text = TIERS.format(edge=self.edge.url, shield=self.relay.url, host=HOST, account=account, route=route)
+        return Worker(Pipeline(parse(text)), self.queue, client=self.boto.sqs, wait_seconds=0)
+
+    def overwrite(self, worker: Worker) -> str:
+        """v1 cached at the shield and the edge, then v2 uploaded and its event handled: the path."""
+        key = f"t-{uuid.uuid4().hex[:8]}/page.html"
+        self.boto.s3.put_object(Bucket=SITE, Key=key, Body=b"v1")
+        drain(worker)
+        assert worker.later.idle(timeout=10)  # v1's own second purge (if any) is done before v1 is cached
+        for tier in (self.shield, self.edge, self.edge):
+            assert get(tier.url, f"/{key}").content == b"v1"
+        assert get(self.edge.url, f"/{key}").headers["X-Cache"] == "HIT"
+        self.boto.s3.put_object(Bucket=SITE, Key=key, Body=b"v2")
+        drain(worker)
+        return f"/{key}"
+
+
+@pytest.fixture
+def race(boto: Any, site: str, varnish: Varnish, edge: Varnish) -> Iterator[Race]:
+    queue: str = boto.sqs.create_queue(QueueName="s3purge-events")["QueueUrl"]
+    arn = boto.sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    boto.s3.put_bucket_notification_configuration(
+        Bucket=site,
+        NotificationConfiguration={"QueueConfigurations": [{"QueueArn": arn, "Events": ["s3:ObjectCreated:*"]}]},
+    )
+    relay = LateShield(varnish.url, edge.url)
+    yield Race(boto, queue, edge, varnish, relay)
+    relay.close()
+
+
+def get(base: str, path: str) -> httpx.Response:
+    return httpx.get(base + path, headers={"Host": HOST})
+
+
+def drain(worker: Worker) -> None:
+    while worker.poll_once():
+        pass
+
+
+def test_without_verification_the_edge_keeps_the_old_copy(race: Race) -> None:
+    path = race.overwrite(race.worker())
+    assert race.relay.visits[-1] == b"v1"  # the visitor, between the two purges, got the old copy
+    assert get(race.shield.url, path).content == b"v2"  # the shield was purged ...
+    stale = get(race.edge.url, path)
+    assert (stale.content, stale.headers["X-Cache"]) == (b"v1", "HIT")  # ... the edge serves v1 for its TTL
+
+
+def test_verification_purges_again_and_proves_the_edge_fresh(race: Race, logs: pytest.LogCaptureFixture) -> None:
+    path = race.overwrite(race.worker(route=VERIFY))
+    assert get(race.edge.url, path).content == b"v2"
+    assert race.relay.visits[-2:] == [b"v1", b"v2"]  # stale after the first purge, fresh after the second
+    proofs = [r for r in logs.records if r.getMessage() == "verified" and r.key == path[1:]]
+    assert [(p.result, p.purges) for p in proofs] == [("fresh", 1), ("fresh", 2)]  # v1 at once, v2 purged twice
+    assert proofs[1].time_to_fresh_ms > 0  # logged per (change, CDN)
+
+
+def test_a_delayed_second_purge_ends_fresh_too(race: Race) -> None:
+    worker = race.worker(account=", second_purge: 0.05")
+    path = race.overwrite(worker)
+    assert worker.later.idle(timeout=10)  # the worker's in-process second purges have run
+    assert race.relay.purges == 4  # v1: first and second purge, v2: the same
+    fresh = get(race.edge.url, path)
+    assert (fresh.content, fresh.headers["X-Cache"]) == (b"v2", "HIT")  # refetched by the visitor
+
+
+class NeverEvicts(FastlyEmulator):
+    """Fastly's API (strict) accepting every purge, and an edge that keeps serving the old copy."""
+
+    old_etag = '"0ld0ld0ld0ld0ld0ld0ld0ld0ld0ld00"'
+
+    def answer(self, request: Recorded) -> Reply:
+        if request.method == "HEAD":  # a probe through the edge
+            return Reply(200, headers={"ETag": self.old_etag, "Content-Type": "text/html"})
+        return super().answer(request)
+
+
+def test_a_cdn_that_never_evicts_fails_verification_into_the_dead_letter_queue(
+    boto: Any, site: str, logs: pytest.LogCaptureFixture
+) -> None:
+    dlq = boto.sqs.create_queue(QueueName="s3purge-dlq")["QueueUrl"]
+    dlq_arn = boto.sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "2"})
+    queue = boto.sqs.create_queue(
+        QueueName="s3purge-events", Attributes={"VisibilityTimeout": "1", "RedrivePolicy": redrive}
+    )["QueueUrl"]
+    with serving(NeverEvicts()) as fastly:
+        config = parse(
+            f'cdns:\n  fastly: {{vendor: fastly, api_base: "{fastly.url}", api_token: {TOKEN}}}\n'
+            f"buckets:\n  site:\n    - {{cdn: fastly, hosts: [{HOST}],"
+            f' verify: {{via: ["{fastly.url}"], within: 0.1, purges: 2}}}}\n'
+        )
+        worker = Worker(Pipeline(config), queue, client=boto.sqs, wait_seconds=0)
+        put = boto.s3.put_object(Bucket=site, Key="news.html", Body=b"v2")
+        event = {"Records": [record("news.html", put["ETag"])]}
+        boto.sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(event))
+        for _ in range(2):  # maxReceiveCount: each receive purges twice, probes, fails
+            received = boto.sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=5).get("Messages", [])
+            assert len(received) == 1
+            worker.handle(received, time.monotonic() + 20)
+        assert boto.sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=2).get("Messages", []) == []
+        dead = boto.sqs.receive_message(QueueUrl=dlq, WaitTimeSeconds=1)["Messages"]
+    assert json.loads(dead[0]["Body"]) == event
+    assert fastly.purged_urls == [f"{HOST}/news.html"] * 4
+    probes = [r for r in fastly.requests if r.method == "HEAD"]
+    assert probes and all("fastly-key" not in r.headers and "authorization" not in r.headers for r in probes)
+    reasons = [r.reason for r in logs.records if r.getMessage() == "purge failed; left for redelivery"]
+    assert reasons == [f"fastly: still stale after 2 purges: serves ETag {NeverEvicts.old_etag}"] * 2
+
+
+def record(key: str, etag: str) -> dict[str, Any]:
+    """An S3 record as AWS sends it (moto's own carry no sequencer)."""
+    return {
+        "eventVersion": "2.1",
+        "eventSource": "aws:s3",
+        "eventTime": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
+        "eventName": "ObjectCreated:Put",
+        "s3": {
+            "bucket": {"name": SITE},
+            "object": {"key": key, "eTag": etag.strip('"'), "sequencer": "0055AED6DCD90281E5"},
+        },
+    }
