@@ -2,7 +2,7 @@
 
 Every figure is a ratio of two things measured in the same run on the same machine, so a
 noisy machine moves both. NAME limits the run to some of: latency throughput calls
-coldstart memory cpu (then only the table is printed: RESULTS.md and the plots stay as the
+coldstart memory cpu verify (then only the table is printed: RESULTS.md and the plots stay as the
 last full run wrote them).
 """
 
@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import calls, coldstart, cpu, latency, memory, throughput
+from bench import calls, coldstart, cpu, latency, memory, throughput, verify
 from bench.common import Row, Section
 from bench.explain import EXPLAIN, NOTES
 
@@ -30,6 +30,7 @@ BENCHES: dict[str, Callable[[], Section]] = {
     "coldstart": coldstart.run,
     "memory": memory.run,
     "cpu": cpu.run,
+    "verify": verify.run,
 }
 HEADER = ["benchmark", "case", "measured", "ratio", "target", "verdict"]
 
@@ -87,13 +88,13 @@ def results(rows: list[Row], sections: dict[str, Section], plots: list[str], too
         "```sh",
         "./scripts/bench                 # everything (a few minutes; the first run also pip-installs",
         "                                # the Lambda package's wheels and matplotlib)",
-        "./scripts/bench throughput calls  # some of: latency throughput calls coldstart memory cpu",
+        "./scripts/bench throughput calls  # some of: latency throughput calls coldstart memory cpu verify",
         "```",
         "",
         "The emulators are the strict ones the tests use (tests/emulators, and the CloudFront gate in front",
         "of a moto server), run in a separate process so that they and the client under test do not share",
         "a GIL. What each benchmark measures and how its reference is computed is in the docstring of",
-        "its module: bench/calls.py, throughput.py, latency.py, coldstart.py, memory.py, cpu.py.",
+        "its module: bench/calls.py, throughput.py, latency.py, coldstart.py, memory.py, cpu.py, verify.py.",
         "",
     ]
     if plots:

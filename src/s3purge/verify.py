@@ -49,6 +49,8 @@ GONE = frozenset({403, 404, 410})
 BACKOFF = (0.05, 0.1, 0.2, 0.4, 0.8, 1.0)
 """Seconds between probes of one round; the last step repeats until `within` is spent."""
 USER_AGENT = "s3purge-verify/1"
+SLACK = 0.01
+"""Seconds a probe may start after `within` (the wait before it ends exactly there)."""
 
 # --- pure decisions ----------------------------------------------------------------------
 
@@ -287,7 +289,7 @@ class Verifier:
         begun = time.monotonic()
         for step in _steps():
             now = time.monotonic()
-            live = [p for p in pairs if p.fresh_at is None and now - begun <= _within(p) and now < deadline]
+            live = [p for p in pairs if p.fresh_at is None and now - begun < _within(p) + SLACK and now < deadline]
             live = [p for p in live if budget.take(len(p.probes)) and pace.acquire(len(p.probes), deadline)]
             if not live:
                 return
@@ -297,7 +299,11 @@ class Verifier:
                     pair.fresh_at = time.monotonic() - started
             if all(p.fresh_at is not None for p in live):
                 return
-            self._wait(min(step, max(0.0, deadline - time.monotonic())))
+            now = time.monotonic()
+            left = max(_within(p) - (now - begun) for p in live if p.fresh_at is None)
+            if left <= 0:
+                return
+            self._wait(min(step, left, max(0.0, deadline - now)))  # the last probe lands on `within`
 
     def _look(self, pair: _Pair) -> Seen:
         """Probe each URL of the pair; the first that is not fresh (else the last) speaks for it."""

@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,11 +20,13 @@ import pytest
 
 from s3purge.config import parse
 from s3purge.demo.bed import LateShield, Moto, Varnish
+from s3purge.entry import aws_lambda
 from s3purge.entry.worker import Worker
 from s3purge.pipeline import Pipeline
 from tests.conftest import HOST, SITE, serving
-from tests.emulators.base import Recorded, Reply
+from tests.emulators.base import Emulator, Recorded, Reply
 from tests.emulators.fastly import TOKEN, FastlyEmulator
+from tests.fixtures import s3_event, sqs_event
 
 TIERS = """\
 cdns:
@@ -175,3 +178,37 @@ def record(key: str, etag: str) -> dict[str, Any]:
             "object": {"key": key, "eTag": etag.strip('"'), "sequencer": "0055AED6DCD90281E5"},
         },
     }
+
+
+@dataclass
+class Context:
+    def get_remaining_time_in_millis(self) -> int:
+        return 30_000
+
+
+def test_on_lambda_the_second_purge_comes_back_through_the_queue_after_its_delay(
+    boto: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    queue = boto.sqs.create_queue(QueueName="s3purge-events")["QueueUrl"]
+    with serving(Emulator()) as edge:
+        (tmp_path / "multicdn.config.yml").write_text(
+            f'cdns:\n  edge: {{vendor: http, endpoints: ["{edge.url}"], second_purge: 2}}\n'
+            f"buckets:\n  site:\n    - {{cdn: edge, hosts: [{HOST}]}}\n"
+        )
+        monkeypatch.setenv("LAMBDA_TASK_ROOT", str(tmp_path))
+        monkeypatch.setattr(aws_lambda, "_pipeline", None)  # a fresh container reading this config
+        assert aws_lambda.handler(sqs_event(s3_event("a.html")), Context()) == {"batchItemFailures": []}
+        assert waiting(boto, queue) == ("0", "1")  # held back by DelaySeconds
+        (second,) = boto.sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=10)["Messages"]
+        (change,) = json.loads(second["Body"])["s3purge"]["changes"]
+        assert (change["key"], change["cdns"], change["second_purge"]) == ("a.html", ["edge"], True)
+        assert aws_lambda.handler(sqs_event(second["Body"]), Context()) == {"batchItemFailures": []}
+    assert [r.path for r in edge.requests] == ["/a.html", "/a.html"]
+    assert waiting(boto, queue) == ("0", "0")  # a second purge schedules no third
+
+
+def waiting(boto: Any, queue: str) -> tuple[str, str]:
+    """(visible, delayed) messages in the queue."""
+    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesDelayed"]
+    found = boto.sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=names)["Attributes"]
+    return found[names[0]], found[names[1]]

@@ -115,3 +115,12 @@ def test_no_second_purge_where_the_first_failed() -> None:
     failed = Outcome(Batch("edge", "purge", "url", ("x",), frozenset({"m1"})), ok=False, detail="HTTP 503")
     report = Report(changes=[Change("site", "a", "created", "m1")], outcomes=[failed], routed={"m1": {"edge"}})
     assert second_purges(report, parse(CONFIG)) == {}
+
+
+def test_deploy_lets_the_function_ask_s3_about_verified_buckets_only() -> None:
+    from s3purge.deploy import Options
+    from s3purge.deploy.template import statements
+
+    two = CONFIG + "  other:\n    - {cdn: edge, hosts: [o.example.test]}\n"
+    grants = [s for s in statements(parse(two), Options()) if "s3:GetObject" in str(s["Action"])]
+    assert [g["Resource"] for g in grants] == [[{"Fn::Sub": "arn:${AWS::Partition}:s3:::site/*"}]]

@@ -382,6 +382,15 @@ def statements(config: Config, options: Options) -> Iterator[Json]:
             "Resource": {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]},
         }
     yield from _secret_statements([s for _, s in secret_fields(config)])
+    verified = sorted(b for b, routes in config.buckets.items() if any(r.verify is not None for r in routes))
+    if verified:
+        # Verification asks S3 whether a key changed since its event (HeadObject needs s3:GetObject).
+        yield {
+            "Sid": "ReadVerifiedObjectsState",
+            "Effect": "Allow",
+            "Action": "s3:GetObject",
+            "Resource": [_sub(f"arn:${{AWS::Partition}}:s3:::{_literal(b)}/*") for b in verified],
+        }
     yield from _cloudfront_statements(config)
 
 
