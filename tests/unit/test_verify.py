@@ -83,7 +83,10 @@ def test_probes_go_to_each_address_with_the_public_host_once_per_url() -> None:
         for host in ("www.example.test", "example.test")
     }
     public = probes(config.routes("site")[1], Change("site", "a b.css", "created", "m"))
-    assert [(p.url, p.host) for p in public] == [("https://www.example.test/a%20b.css", "www.example.test")]
+    assert [(p.url, p.host) for p in public] == [  # each spelling a cache may hold
+        ("https://www.example.test/a%20b.css", "www.example.test"),
+        ("https://www.example.test/a+b.css", "www.example.test"),
+    ]
 
 
 @given(st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=40))
