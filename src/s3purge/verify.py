@@ -144,7 +144,7 @@ def probes(route: Route, change: Change) -> list[Probe]:
     for path in url_paths(route, change.key):
         for host in route.hosts:
             if route.verify.via:
-                found += [Probe(f"{base}{path}", host) for base in route.verify.via]
+                found += [Probe(f"{base.rstrip('/')}{path}", host) for base in route.verify.via]
             else:
                 found.append(Probe(f"{scheme}://{host}{path}", host))
     return found
