@@ -9,9 +9,9 @@ serves ETag X" and goes the normal retry and dead-letter way.
 
 A newer object is never taken for a failed purge (hex.pm's 923 false alarms). A copy
 whose Last-Modified is a whole second later than the event is newer: fresh. Any other
-mismatch is settled by S3 itself, asked once before purging again: if the key's current
-ETag/version is no longer the event's (overwritten or deleted since), a later event owns
-it and this one is done ("superseded"). Only then is a copy stale.
+mismatch is settled by S3 itself, asked once per purge at the first mismatching probe: if
+the key's current ETag/version is no longer the event's (overwritten or deleted since), a
+later event owns it and this one is done ("superseded"). Only then is a copy stale.
 
 Probes are HEAD requests: no body is sent back, and CDNs (Varnish, CloudFront, Fastly,
 Cloudflare, Akamai) answer HEAD from the same cache entry as GET with the same ETag and
@@ -222,6 +222,8 @@ class _Pair:
     last: Seen | None = None
     fresh_at: float | None = None
     superseded: bool = False
+    asked: bool = False
+    """S3 was asked about the key since the last purge."""
 
     @property
     def cdn(self) -> str:
@@ -270,9 +272,8 @@ class Verifier:
         pending = pairs
         while pending:
             self._poll(pending, started, budget, pace, deadline)
-            doubtful = [p for p in pending if p.fresh_at is None and p.last is not None]
-            list(self._pool.map(lambda pair: self._settle_doubt(pair, started), doubtful))
-            pending = self._again([p for p in doubtful if not p.superseded], report, purge, deadline)
+            stale = [p for p in pending if p.fresh_at is None and p.last is not None]
+            pending = self._again(stale, report, purge, deadline)
         proofs = [_proof(p) for p in pairs]
         for proof in proofs:
             _log_proof(proof)
@@ -285,7 +286,7 @@ class Verifier:
     def _poll(self, pairs: list[_Pair], started: float, budget: _Budget, pace: Any, deadline: float) -> None:
         """Probe until each pair is fresh or its `within` is spent (or budget, or deadline)."""
         for pair in pairs:
-            pair.last = None
+            pair.last, pair.asked = None, False
         begun = time.monotonic()
         for step in _steps():
             now = time.monotonic()
@@ -295,7 +296,7 @@ class Verifier:
                 return
             for pair, seen in zip(live, self._pool.map(self._look, live), strict=True):
                 pair.last = seen
-                if is_fresh(pair.expect, seen):
+                if pair.superseded or is_fresh(pair.expect, seen):
                     pair.fresh_at = time.monotonic() - started
             if all(p.fresh_at is not None for p in live):
                 return
@@ -312,8 +313,17 @@ class Verifier:
             pair.probed += 1
             seen = self._probe(probe)
             if not is_fresh(pair.expect, seen):
+                self._ask_s3(pair, seen)
                 return seen
         return seen
+
+    def _ask_s3(self, pair: _Pair, seen: Seen) -> None:
+        """Once per purge, at the first copy that is not the event's: has the key changed since?"""
+        if pair.asked or seen.status is None:
+            return
+        pair.asked = True
+        now = self._current(pair.change)
+        pair.superseded = now is not None and superseded(pair.expect, now)
 
     def _probe(self, probe: Probe) -> Seen:
         try:
@@ -327,13 +337,6 @@ class Verifier:
             headers.get("x-amz-version-id"),
             _http_time(headers.get("last-modified")),
         )
-
-    def _settle_doubt(self, pair: _Pair, started: float) -> None:
-        """A copy that is not the event's: fresh if S3 says the key changed since (superseded)."""
-        now = self._current(pair.change)
-        if now is not None and superseded(pair.expect, now):
-            pair.superseded = True
-            pair.fresh_at = time.monotonic() - started
 
     def _current(self, change: Change) -> Current | None:
         from botocore.exceptions import BotoCoreError, ClientError

@@ -212,3 +212,31 @@ def waiting(boto: Any, queue: str) -> tuple[str, str]:
     names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesDelayed"]
     found = boto.sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=names)["Attributes"]
     return found[names[0]], found[names[1]]
+
+
+class Serves(Emulator):
+    """A cache node that accepts every PURGE and serves whatever ETag it is told."""
+
+    etag = ""
+
+    def answer(self, request: Recorded) -> Reply:
+        return Reply(200, headers={"ETag": self.etag}) if request.method == "HEAD" else Reply(200)
+
+
+def test_a_newer_write_at_the_edge_is_superseded_never_stale(
+    boto: Any, site: str, logs: pytest.LogCaptureFixture
+) -> None:
+    queue = boto.sqs.create_queue(QueueName="s3purge-events")["QueueUrl"]
+    with serving(Serves()) as node:
+        config = parse(
+            f'cdns:\n  node: {{vendor: http, endpoints: ["{node.url}"]}}\n'
+            f'buckets:\n  site:\n    - {{cdn: node, hosts: [{HOST}], verify: {{via: ["{node.url}"], purges: 2}}}}\n'
+        )
+        worker = Worker(Pipeline(config), queue, client=boto.sqs, wait_seconds=0)
+        v2 = boto.s3.put_object(Bucket=site, Key="a.html", Body=b"v2")["ETag"]
+        node.etag = boto.s3.put_object(Bucket=site, Key="a.html", Body=b"v3")["ETag"]  # the same second, already served
+        boto.sqs.send_message(QueueUrl=queue, MessageBody=json.dumps({"Records": [record("a.html", v2)]}))
+        assert worker.poll_once() == 1
+    assert [r.method for r in node.requests] == ["PURGE", "HEAD"]  # not purged again, no alarm
+    assert [(r.result, r.purges) for r in logs.records if r.getMessage() == "verified"] == [("superseded", 1)]
+    assert waiting(boto, queue) == ("0", "0")  # acknowledged
