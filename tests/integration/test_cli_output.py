@@ -85,6 +85,15 @@ def test_global_config_and_the_environment_variable_choose_the_file(tmp_path: Pa
     assert document(default)["error"].startswith("multicdn.config.yml: cannot read config file")
 
 
+def test_the_global_config_reaches_commands_with_their_own_config_option(tmp_path: Path) -> None:
+    path = http_config(tmp_path, "http://127.0.0.1:9")
+
+    result = run("template", env={"S3PURGE_CONFIG": str(path)})
+
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["Metadata"]["s3purge"]["buckets"] == ["site"]
+
+
 def test_purge_tag_prefix_everything_and_from_file_in_one_dry_run(tmp_path: Path) -> None:
     config = tmp_path / "cloudflare.yml"
     config.write_text(
@@ -304,3 +313,41 @@ def s3_event(bucket: str, key: str) -> dict[str, Any]:
 @pytest.fixture(autouse=True)
 def _no_profile_leak() -> None:
     assert "AWS_PROFILE" not in os.environ
+
+
+def test_a_bulk_send_shows_progress_on_a_terminal(tmp_path: Path) -> None:
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    with serving(Cache()) as cache:
+        path = http_config(tmp_path, cache.url)
+        keys = [arg for n in range(40) for arg in ("--key", f"site/public/{n}.html")]
+        primary, secondary = pty.openpty()
+        fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # a new pty is 0 wide
+        with os.fdopen(primary, "rb", buffering=0) as terminal:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "s3purge", "purge", "--config", str(path), "--cdn", "edge", "--send", *keys],
+                stdout=subprocess.DEVNULL, stderr=secondary, env={**os.environ, "PURGE_TOKEN": TOKEN},
+            )  # fmt: skip
+            os.close(secondary)
+            shown = _read_all(terminal)
+            assert process.wait(timeout=60) == 0
+
+    assert len(cache.requests) == 40
+    assert "purging:   0%|" in shown and "0/40 [" in shown  # drawn at once; later redraws depend on timing
+    assert "summary: 40 item(s) in 40 batch(es): 40 ok, 0 failed" in shown
+
+
+def _read_all(terminal: Any) -> str:
+    chunks = []
+    while True:
+        try:
+            chunk = terminal.read(4096)
+        except OSError:  # the other side closed: Linux reports EIO
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks).decode("utf-8", "replace")
