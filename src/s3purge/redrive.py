@@ -20,6 +20,7 @@ from s3purge.config import Config
 from s3purge.errors import S3PurgeError
 from s3purge.events import Message, read_message, retry_envelope
 from s3purge.mapping import targets
+from s3purge.model import Change
 from s3purge.pipeline import Settlement
 
 if TYPE_CHECKING:
@@ -102,19 +103,27 @@ class Redrive:
             self._delete(item, "moved")
 
     def through_pipeline(self, run: Callable[[list[Message]], Settlement]) -> None:
-        """Purge the selected messages now; only a message that fails again stays in the DLQ."""
+        """Purge the selected messages now; only what fails again stays in the DLQ (narrowed to its CDNs)."""
         selected = {item.id: item for item in self.selected()}
         if not selected:
             return
         settlement = run([item.message for item in selected.values()])
         for message_id in settlement.ack:
             self._delete(selected[message_id], "purged")
-        for message_id, changes in settlement.retry.items():
+        again: dict[str, list[Change]] = {i: list(c) for i, c in settlement.retry.items()}
+        reasons = dict(settlement.fail)
+        for message_id, dead in getattr(settlement, "dead", {}).items():  # permanent failures (newer cores)
+            reasons[message_id] = dead.reason
+            if dead.changes:
+                again.setdefault(message_id, []).extend(dead.changes)
+            else:
+                again.pop(message_id, None)  # unreadable: the original stays as it is
+        for message_id, changes in again.items():
             self.client.send_message(QueueUrl=self.dlq_url, MessageBody=retry_envelope(changes))
             failed = sorted({cdn for change in changes for cdn in change.cdns or ()})
-            selected[message_id].reason = f"still failing on {', '.join(failed)}"
+            reasons.setdefault(message_id, f"still failing on {', '.join(failed)}")
             self._delete(selected[message_id], "narrowed")
-        for message_id, reason in settlement.fail.items():
+        for message_id, reason in reasons.items():
             selected[message_id].reason = reason
 
     def release(self) -> None:

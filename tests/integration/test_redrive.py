@@ -147,3 +147,30 @@ def test_no_single_source_queue_asks_for_one(boto: Any, config: Path) -> None:
 
     assert result.exit_code == 2
     assert result.stderr == f"error: {lonely}: 0 source queue(s) (none); name one with --to-queue\n"
+
+
+class Down(Emulator):
+    def answer(self, request: Recorded) -> Reply:
+        return Reply(503)
+
+
+def test_a_partial_success_leaves_a_copy_narrowed_to_the_failing_cdn(
+    boto: Any, queues: tuple[str, str], tmp_path: Path
+) -> None:
+    _, dlq = queues
+    dead_letters(boto, dlq, ("site", "a.html"))
+    with serving(Emulator()) as edge, serving(Down()) as other:
+        config = tmp_path / "two.yml"
+        config.write_text(
+            f'cdns:\n  edge: {{vendor: http, endpoints: ["{edge.url}"]}}\n'
+            f'  other: {{vendor: http, endpoints: ["{other.url}"], max_attempts: 1}}\n'
+            "buckets:\n  site:\n    - {cdn: edge, hosts: [h]}\n    - {cdn: other, hosts: [h]}\n"
+        )
+        result = redrive(config, dlq, "--to", "pipeline", "--send")
+
+    assert result.exit_code == 1
+    assert [r.path for r in edge.requests] == ["/a.html"]
+    (left,) = boto.sqs.receive_message(QueueUrl=dlq, WaitTimeSeconds=0)["Messages"]
+    (change,) = json.loads(left["Body"])["s3purge"]["changes"]
+    assert (change["key"], change["cdns"]) == ("a.html", ["other"])  # edge is not purged again next time
+    assert "narrowed" in result.stdout and "still failing on other" in result.stdout

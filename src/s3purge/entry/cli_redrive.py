@@ -83,7 +83,7 @@ def redrive(
             job.through_pipeline(_runner(loaded))
     finally:
         job.release()
-    code = EXIT_FAILED if send and any(item.result == "kept" for item in job.selected()) else EXIT_OK
+    code = EXIT_FAILED if send and any(i.result in ("kept", "narrowed") for i in job.selected()) else EXIT_OK
     _report(job, to, target, send, code)
     sys.exit(code)
 
