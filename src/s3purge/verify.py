@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from s3purge import metrics
 from s3purge.config import Config, Route
 from s3purge.mapping import SCHEMES, applies, url_paths
 from s3purge.model import Batch, Change, Outcome, Proof, Report
@@ -224,6 +225,7 @@ class _Pair:
     superseded: bool = False
     asked: bool = False
     """S3 was asked about the key since the last purge."""
+    failed: bool = False
 
     @property
     def cdn(self) -> str:
@@ -277,6 +279,8 @@ class Verifier:
         proofs = [_proof(p) for p in pairs]
         for proof in proofs:
             _log_proof(proof)
+            if proof.result == "fresh" and proof.time_to_fresh is not None:
+                metrics.time_to_fresh(proof.cdn, proof.time_to_fresh)  # the CDN's TimeToFresh (EMF)
         report.proofs += proofs
 
     def close(self) -> None:
@@ -363,11 +367,13 @@ class Verifier:
 
     def _again(self, stale: list[_Pair], report: Report, purge: PurgeAgain, deadline: float) -> list[_Pair]:
         """Purge stale pairs again (those with purges left); the rest fail as still stale."""
-        spent = [p for p in stale if p.route.verify is not None and p.purges >= p.route.verify.purges]
+        late = time.monotonic() >= deadline  # a stale copy seen and no time to purge again: fail, not ack
+        spent = [p for p in stale if late or (p.route.verify is not None and p.purges >= p.route.verify.purges)]
         for pair in spent:
+            pair.failed = True
             report.outcomes.append(_stale_outcome(pair))
         retry = [p for p in stale if p not in spent]
-        if not retry or time.monotonic() >= deadline:
+        if not retry:
             return []
         changes = [replace(p.change, cdns=frozenset({p.cdn})) for p in retry]
         outcomes = purge(changes, deadline)
@@ -405,8 +411,7 @@ def _within(pair: _Pair) -> float:
 
 
 def _stale_outcome(pair: _Pair) -> Outcome:
-    urls = tuple(p.url for p in pair.probes)
-    batch = Batch(pair.cdn, pair.route.action, "url", urls, frozenset({pair.change.source}))
+    batch = Batch(pair.cdn, pair.route.action, "url", (), frozenset({pair.change.source}))  # no purge items
     return Outcome(batch, False, stale_reason(pair.purges, pair.last), retryable=True)
 
 
@@ -415,7 +420,7 @@ def _proof(pair: _Pair) -> Proof:
         result, detail = ("superseded" if pair.superseded else "fresh"), ""
     elif pair.last is None:
         result, detail = "unverified", "probe budget or deadline spent before a probe"
-    elif pair.route.verify is not None and pair.purges >= pair.route.verify.purges:
+    elif pair.failed:
         result, detail = "stale", stale_reason(pair.purges, pair.last)
     else:
         result, detail = "unverified", f"deadline or probe budget spent: {pair.last.describe()}"

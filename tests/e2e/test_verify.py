@@ -110,7 +110,9 @@ def test_verification_purges_again_and_proves_the_edge_fresh(race: Race, logs: p
     assert race.relay.visits[-2:] == [b"v1", b"v2"]  # stale after the first purge, fresh after the second
     proofs = [r for r in logs.records if r.getMessage() == "verified" and r.key == path[1:]]
     assert [(p.result, p.purges) for p in proofs] == [("fresh", 1), ("fresh", 2)]  # v1 at once, v2 purged twice
-    assert proofs[1].time_to_fresh_ms > 0  # logged per (change, CDN)
+    assert proofs[1].time_to_fresh_ms > 0  # logged per (change, CDN) ...
+    emf = [r for r in logs.records if r.getMessage() == "metrics" and getattr(r, "CDN", None) == "tiers"]
+    assert [len(r.TimeToFresh) for r in emf][-2:] == [1, 1]  # ... and as the CDN's TimeToFresh metric, per batch
 
 
 def test_a_delayed_second_purge_ends_fresh_too(race: Race) -> None:

@@ -1,0 +1,36 @@
+"""Verification's cost is capped per invocation: past the cap a purge is accepted unverified, and said so."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from s3purge.config import parse
+from s3purge.model import Change
+from s3purge.pipeline import Pipeline
+from tests.conftest import serving
+from tests.emulators.base import Emulator, Recorded, Reply
+
+
+class Fresh(Emulator):
+    """Accepts every PURGE; every HEAD shows the new object."""
+
+    def answer(self, request: Recorded) -> Reply:
+        return Reply(200, headers={"ETag": '"abc"'}) if request.method == "HEAD" else Reply(200)
+
+
+def test_past_the_probe_cap_purges_are_accepted_unverified(logs: pytest.LogCaptureFixture) -> None:
+    with serving(Fresh()) as node:
+        config = parse(
+            f'cdns:\n  node: {{vendor: http, endpoints: ["{node.url}"]}}\n'
+            f'buckets:\n  site:\n    - {{cdn: node, hosts: [www.example.test], verify: {{via: ["{node.url}"]}}}}\n'
+            "probes: {max_per_run: 2}\n"
+        )
+        changes = [Change("site", f"{n}.html", "created", f"m{n}", etag="abc") for n in range(3)]
+        report = Pipeline(config).run(changes, time.monotonic() + 30)
+    assert report.ok  # accepted by the CDN: not failed for want of probes
+    assert sorted(p.result for p in report.proofs) == ["fresh", "fresh", "unverified"]
+    assert [r.method for r in node.requests].count("HEAD") == 2
+    (line,) = [r for r in logs.records if r.getMessage() == "not proved fresh"]
+    assert line.detail == "probe budget or deadline spent before a probe"
