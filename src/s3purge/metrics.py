@@ -5,7 +5,8 @@ logger (JSON lines on stdout, which CloudWatch Logs reads):
   - one CloudWatch Embedded Metric Format line per CDN (namespace "s3purge", dimensions
     Service and CDN): Changes, PurgeItems, Calls, Retries, Throttled (HTTP 429 answers),
     CallErrors4xx (but 429) / CallErrors5xx / CallErrorsNetwork (failed attempts by reason class),
-    Failures (batches that failed in the end), TimeToFresh (when verification reports it);
+    Failures (batches that failed in the end), and with verification on: Stale (still stale
+    after its purges) and TimeToFresh (first purge to the probe that saw the new object);
   - one line for the service: OldestMessageAge (SQS SentTimestamp), Skipped, BadMessages;
   - a "purge receipt" per accepted batch: the vendor's purge id with the changes it covers;
   - a "change skipped" line per change no route applies to, with the reason.
@@ -41,6 +42,7 @@ CDN_METRICS = {
     "CallErrors5xx": "Count",
     "CallErrorsNetwork": "Count",
     "Failures": "Count",
+    "Stale": "Count",
     "TimeToFresh": "Milliseconds",
 }
 SERVICE_METRICS = {"OldestMessageAge": "Milliseconds", "Skipped": "Count", "BadMessages": "Count"}
@@ -92,7 +94,10 @@ def watch() -> None:
 
 
 def time_to_fresh(cdn: str, seconds: float) -> None:
-    """Record how long CDN `cdn` took to serve the new content (the verification hook)."""
+    """Record how long CDN `cdn` took to serve the new content, for the next publish().
+
+    Verification's proofs in the Report are read by publish() itself; this hook is for
+    measurements made elsewhere (a probe outside the pipeline)."""
     with _fresh_lock:
         _fresh.setdefault(cdn, []).append(round(seconds * 1000, 1))
 
@@ -117,6 +122,9 @@ def publish(report: Report, config: Config, received: Any = None, now_ms: int | 
     with _fresh_lock:
         fresh = {cdn: values for cdn, values in _fresh.items() if values}
         _fresh.clear()
+    for proof in report.proofs:
+        if proof.time_to_fresh is not None:
+            fresh.setdefault(proof.cdn, []).append(round(proof.time_to_fresh * 1000, 1))
     service = {"Skipped": skipped, "BadMessages": len(report.bad_sources)}
     oldest = oldest_age_ms(sqs_records(received), now_ms)
     if oldest is not None:
@@ -138,6 +146,8 @@ def cdn_values(
         counts = values.setdefault(outcome.batch.cdn, Counter())
         counts["PurgeItems"] += len(outcome.batch.values)
         counts["Failures"] += not outcome.ok
+    for proof in report.proofs:
+        values.setdefault(proof.cdn, Counter())["Stale"] += proof.result == "stale"
     for cdn, counted in calls.items():
         values.setdefault(cdn, Counter()).update(counted)
     out: dict[str, dict[str, float | list[float]]] = {}

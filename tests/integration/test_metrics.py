@@ -15,6 +15,7 @@ from s3purge import logs, metrics
 from s3purge.config import parse
 from s3purge.entry import aws_lambda
 from s3purge.entry.worker import Worker
+from s3purge.model import Proof, Report
 from s3purge.pipeline import Pipeline
 from tests.conftest import serving
 from tests.emulators.base import Emulator, Fault, Recorded, Reply
@@ -132,3 +133,20 @@ def test_the_worker_emits_the_oldest_message_age_and_time_to_fresh(
     assert lines["edge"]["TimeToFresh"] == [1250.0]
     assert lines["edge"]["Calls"] == 1
     assert lines["(service)"]["OldestMessageAge"] >= 0
+
+
+def test_verification_proofs_become_time_to_fresh_and_stale_counts(
+    logs: pytest.LogCaptureFixture, quiet_counter: None
+) -> None:
+    config = parse(
+        'cdns:\n  edge: {vendor: http, endpoints: ["http://127.0.0.1:9"]}\nbuckets:\n  s: [{cdn: edge, hosts: [h]}]\n'
+    )
+    proofs = [
+        Proof("m1", "edge", "a.html", "fresh", purges=1, probes=2, time_to_fresh=0.42),
+        Proof("m2", "edge", "b.html", "stale", purges=3, probes=6),
+    ]
+    metrics.publish(Report(proofs=proofs), config)
+
+    line = by_cdn(emf_lines(logs))["edge"]
+    assert line["TimeToFresh"] == [420.0]
+    assert line["Stale"] == 1

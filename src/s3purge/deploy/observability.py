@@ -114,7 +114,7 @@ def _dashboard(config: Config, options: Options) -> Json:
             [
                 _per_cdn(name, options, cdn)
                 for cdn in cdns
-                for name in ("Failures", "CallErrors4xx", "CallErrors5xx", "CallErrorsNetwork")
+                for name in ("Failures", "CallErrors4xx", "CallErrors5xx", "CallErrorsNetwork", "Stale")
             ],
             12,
             6,
