@@ -87,6 +87,11 @@ def test_a_dry_run_lists_and_leaves_every_message(boto: Any, queues: tuple[str, 
     assert result.exit_code == 0 and doc["dry_run"] is True and doc["target"] == source
     assert sorted(m["objects"][0] for m in doc["dead_letters"] if m["selected"]) == ["assets/b.css", "site/a.html"]
     assert bodies(boto, dlq) == ["a.html", "b.css"] and bodies(boto, source) == []
+    text = redrive(config, dlq)  # no --yes and no terminal to ask on: it only lists
+    assert text.exit_code == 0
+    assert "no terminal to ask on: add --yes" in text.stderr
+    assert text.stdout.count("would ") == 2
+    assert bodies(boto, dlq) == ["a.html", "b.css"] and bodies(boto, source) == []
 
 
 def test_send_moves_the_selected_messages_back_to_the_source_queue(

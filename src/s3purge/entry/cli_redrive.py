@@ -46,7 +46,8 @@ def _age(ctx: click.Context, param: click.Parameter, value: str | None) -> float
 @click.option("--newer-than", callback=_age, help="Only messages first sent less long ago than this.")
 @click.option("--max-messages", type=click.IntRange(1), help="Look at no more than this many messages.")
 @click.option("--wait-seconds", default=2, show_default=True, type=click.IntRange(0, 20), help="Long-poll wait.")
-@click.option("--send", is_flag=True, help="Really redrive (default: only list what would be redriven).")
+@click.option("--yes", "--send", "-y", "send", is_flag=True, help="Redrive without asking (--send: the old name).")
+@click.option("--dry-run", is_flag=True, help="Only list what would be redriven.")
 @CONFIG
 def redrive(
     *,
@@ -60,12 +61,15 @@ def redrive(
     max_messages: int | None,
     wait_seconds: int,
     send: bool,
+    dry_run: bool,
     config_path: str,
 ) -> None:
-    """Send the dead-letter queue's messages back after an outage (dry run unless --send).
+    """Send the dead-letter queue's messages back after an outage: lists them, then asks (--yes: don't ask).
 
-    Exit status 1 when a message failed again (it stays in the dead-letter queue).
+    Without a terminal to ask on (CI, a pipe) and without --yes it only lists. Exit
+    status 1 when a message failed again (it stays in the dead-letter queue).
     """
+    from s3purge.entry.cli_deploy import asker
     from s3purge.entry.sqs import sqs_client
 
     loaded = config_module.load(config_path)
@@ -77,6 +81,11 @@ def redrive(
     try:
         target = (to_queue or job.source_queue()) if to == "queue" else None
         job.scan(max_messages)
+        if not send and job.selected() and not dry_run and not output.settings().json:
+            _report(job, to, target, send=False, code=EXIT_OK)
+            send = asker(yes=False)(f"Redrive these {len(job.selected())} message(s)?")
+            if not send:
+                return
         if send and to == "queue" and target is not None:
             job.to_queue(target)
         elif send:
@@ -132,7 +141,7 @@ def _report(job: Redrive, to: str, target: str | None, send: bool, code: int) ->
             say(f"         {why}")
     where = f"the source queue {target}" if to == "queue" else "the pipeline"
     if not send:
-        note(f"\ndry run: {len(selected)} of {len(job.items)} message(s) would go to {where} (add --send)")
+        note(f"\ndry run: {len(selected)} of {len(job.items)} message(s) would go to {where} (add --yes)")
         return
     note(
         f"summary: {len(selected)} of {len(job.items)} message(s) to {where}: "
