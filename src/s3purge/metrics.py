@@ -94,10 +94,7 @@ def watch() -> None:
 
 
 def time_to_fresh(cdn: str, seconds: float) -> None:
-    """Record how long CDN `cdn` took to serve the new content, for the next publish().
-
-    Verification's proofs in the Report are read by publish() itself; this hook is for
-    measurements made elsewhere (a probe outside the pipeline)."""
+    """Record how long CDN `cdn` took to serve the new content, for the next publish() (verify calls it)."""
     with _fresh_lock:
         _fresh.setdefault(cdn, []).append(round(seconds * 1000, 1))
 
@@ -122,9 +119,6 @@ def publish(report: Report, config: Config, received: Any = None, now_ms: int | 
     with _fresh_lock:
         fresh = {cdn: values for cdn, values in _fresh.items() if values}
         _fresh.clear()
-    for proof in report.proofs:
-        if proof.time_to_fresh is not None:
-            fresh.setdefault(proof.cdn, []).append(round(proof.time_to_fresh * 1000, 1))
     service = {"Skipped": skipped, "BadMessages": len(report.bad_sources)}
     oldest = oldest_age_ms(sqs_records(received), now_ms)
     if oldest is not None:
