@@ -17,6 +17,7 @@ from s3purge.execute import Executor
 from s3purge.model import Change, Outcome, Report
 from s3purge.order import Ledger
 from s3purge.plan import plan
+from s3purge.secrets import Vault
 from s3purge.verify import Verifier, second_purges
 
 log = logging.getLogger("s3purge")
@@ -30,12 +31,22 @@ class Pipeline:
     executor: Executor = field(default_factory=Executor)
     ledger: Ledger = field(default_factory=Ledger)
     verifier: Verifier = field(default_factory=Verifier)
+    vault: Vault = field(init=False)
+    """The config's secrets, fetched in the background from construction on."""
+
+    def __post_init__(self) -> None:
+        by_cdn = {name: cdn.provider.options.secrets() for name, cdn in self.config.cdns.items()}
+        self.vault = Vault(by_cdn)
 
     def run(self, changes: list[Change], deadline: float) -> Report:
         changes, superseded = self.ledger.admit(changes)
         for old in superseded:  # a newer event of the key purges (and verifies) it instead
             log.info("superseded", extra={"key": old.key, "source": old.source, "sequencer": old.sequencer})
         planned = plan(changes, self.config)
+        down = self.vault.unavailable(deadline)
+        for cdn, reason in sorted(down.items()):
+            log.error("cdn unavailable", extra={"cdn": cdn, "reason": reason})
+        stopped = [Outcome(b, False, f"not sent: {down[b.cdn]}", True) for b in planned.batches if b.cdn in down]
         log.debug(
             "plan",
             extra={
@@ -45,7 +56,8 @@ class Pipeline:
             },
         )
         started = time.monotonic()
-        outcomes = self.executor.run(planned.batches, self.config.cdns, deadline)
+        ready = [batch for batch in planned.batches if batch.cdn not in down]
+        outcomes = self.executor.run(ready, self.config.cdns, deadline) + stopped
         report = Report(changes=changes, outcomes=outcomes, routed=planned.routed)
         self.verifier.run(report, self.config, self._purge, started, deadline)
         report.second = second_purges(report, self.config)

@@ -12,9 +12,13 @@ only where the value goes onto the wire.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from s3purge.errors import ConfigError
@@ -85,6 +89,9 @@ class Secret:
 
 
 Fetch = Callable[[Secret], str]
+"""Fetches one secret's value (the CLI's dry runs use a placeholder); raises ConfigError."""
+SSM_BATCH = 10
+"""Names per GetParameters call (the API's maximum)."""
 
 
 def check_value(value: str, what: str) -> str:
@@ -99,20 +106,64 @@ def check_value(value: str, what: str) -> str:
 
 
 def resolve(secrets: Iterable[Secret], fetchers: Mapping[str, Fetch] | None = None) -> None:
-    """Fill in every referenced value; each failure names the reference, never a value."""
-    fetchers = {**DEFAULT_FETCHERS, **(fetchers or {})}
-    problems = []
-    for secret in secrets:
-        if secret.resolved:
-            continue
-        try:
-            secret._value = check_value(fetchers[secret.source](secret), f"{secret.describe()}: the value")
-        except ConfigError as error:
-            problems.append(str(error))
-        except ValueError as error:
-            problems.append(str(error))
+    """Fill in every referenced value, or raise one ConfigError naming each reference that failed."""
+    problems = fetch(secrets, fetchers)
     if problems:
-        raise ConfigError("cannot resolve secrets:\n  " + "\n  ".join(problems))
+        raise ConfigError("cannot resolve secrets:\n  " + "\n  ".join(dict.fromkeys(problems.values())))
+
+
+def fetch(secrets: Iterable[Secret], fetchers: Mapping[str, Fetch] | None = None) -> dict[Secret, str]:
+    """Fill in every value that can be fetched; the problem of each secret that cannot (never its value).
+
+    One AWS client per service, SSM parameters ten to a call, all calls at once: a cold start
+    waits for the slowest call, not their sum.
+    """
+    pending: dict[tuple[str, str, str | None], list[Secret]] = {}
+    for secret in secrets:
+        if not secret.resolved:
+            pending.setdefault((secret.source, secret.name, secret.key), []).append(secret)
+    if not pending:
+        return {}
+    refs = [group[0] for group in pending.values()]
+    values = _fetch_refs(refs, fetchers or {})
+    problems: dict[Secret, str] = {}
+    for ref, group in zip(refs, pending.values(), strict=True):
+        value = values[ref]
+        try:
+            if isinstance(value, Exception):
+                raise value
+            checked = check_value(value, f"{ref.describe()}: the value")
+        except (ConfigError, ValueError) as error:
+            problems.update(dict.fromkeys(group, str(error)))
+            continue
+        for secret in group:
+            secret._value = checked
+    return problems
+
+
+Outcome = str | ConfigError
+
+
+def _fetch_refs(refs: list[Secret], fetchers: Mapping[str, Fetch]) -> dict[Secret, Outcome]:
+    by_source: dict[str, list[Secret]] = {}
+    for ref in refs:
+        by_source.setdefault(ref.source, []).append(ref)
+    found: dict[Secret, Outcome] = {}
+    for source, group in list(by_source.items()):
+        one = fetchers.get(source) or _LOCAL.get(source)
+        if one is not None:
+            found.update((ref, _one(one, ref)) for ref in group)
+            del by_source[source]
+    if by_source:
+        found.update(_from_aws(by_source))
+    return found
+
+
+def _one(fetcher: Fetch, secret: Secret) -> Outcome:
+    try:
+        return fetcher(secret)
+    except ConfigError as error:
+        return error
 
 
 def _from_env(secret: Secret) -> str:
@@ -122,33 +173,81 @@ def _from_env(secret: Secret) -> str:
     return value
 
 
-def _from_ssm(secret: Secret) -> str:
-    import boto3
+def _from_aws(by_source: Mapping[str, list[Secret]]) -> dict[Secret, Outcome]:
+    """SSM parameters and Secrets Manager secrets, every call in flight at once."""
+    clients = {source: _client(source) for source in by_source}
+    jobs: list[Callable[[], dict[Secret, Outcome]]] = []
+    ssm = by_source.get("ssm", [])
+    for start in range(0, len(ssm), SSM_BATCH):
+        jobs.append(functools.partial(_ssm_batch, clients.get("ssm"), ssm[start : start + SSM_BATCH]))
+    by_id: dict[str, list[Secret]] = {}
+    for secret in by_source.get("secretsmanager", []):
+        by_id.setdefault(secret.name, []).append(secret)
+    jobs += [functools.partial(_secretsmanager, clients.get("secretsmanager"), group) for group in by_id.values()]
+    found: dict[Secret, Outcome] = {}
+    if len(jobs) == 1:
+        return jobs[0]()
+    with ThreadPoolExecutor(min(len(jobs), 8), thread_name_prefix="s3purge-secrets") as pool:
+        for result in pool.map(lambda job: job(), jobs):
+            found.update(result)
+    return found
+
+
+_CLIENTS: dict[str, Any] = {}
+_CLIENTS_LOCK = threading.Lock()
+
+
+def _client(service: str) -> Any:
+    """One boto3 client per service and process (creating one costs tens of milliseconds)."""
+    with _CLIENTS_LOCK:
+        if service not in _CLIENTS:
+            import boto3  # only for configs that keep secrets in AWS: the Lambda runtime provides it
+
+            _CLIENTS[service] = boto3.client(service)  # type: ignore[call-overload]
+        return _CLIENTS[service]
+
+
+def _ssm_batch(client: Any, group: list[Secret]) -> dict[Secret, Outcome]:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    names = list(dict.fromkeys(secret.name for secret in group))
+    try:
+        answer = client.get_parameters(Names=names, WithDecryption=True)
+    except (BotoCoreError, ClientError) as error:
+        return {secret: ConfigError(f"{secret.describe()}: {_aws_reason(error)}") for secret in group}
+    values: dict[str, str] = {}
+    for parameter in answer.get("Parameters", []):
+        value = str(parameter.get("Value", ""))
+        selector = str(parameter.get("Selector") or "")
+        for name in (parameter.get("Name"), parameter.get("ARN")):
+            if name:
+                values[str(name)] = values[f"{name}{selector}"] = value
+    return {
+        secret: values[secret.name]
+        if secret.name in values
+        else ConfigError(f"{secret.describe()}: ParameterNotFound (or not readable)")
+        for secret in group
+    }
+
+
+def _secretsmanager(client: Any, group: list[Secret]) -> dict[Secret, Outcome]:
+    """Secrets that name one secret id (with different JSON keys): one call."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
-        answer = boto3.client("ssm").get_parameter(Name=secret.name, WithDecryption=True)
+        text = str(client.get_secret_value(SecretId=group[0].name).get("SecretString", ""))
     except (BotoCoreError, ClientError) as error:
-        raise ConfigError(f"{secret.describe()}: {_aws_reason(error)}") from None
-    return str(answer["Parameter"]["Value"])
+        return {secret: ConfigError(f"{secret.describe()}: {_aws_reason(error)}") for secret in group}
+    return {secret: _json_field(secret, text) for secret in group}
 
 
-def _from_secretsmanager(secret: Secret) -> str:
-    import boto3
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    try:
-        answer = boto3.client("secretsmanager").get_secret_value(SecretId=secret.name)
-    except (BotoCoreError, ClientError) as error:
-        raise ConfigError(f"{secret.describe()}: {_aws_reason(error)}") from None
-    text = str(answer.get("SecretString", ""))
+def _json_field(secret: Secret, text: str) -> Outcome:
     if secret.key is None:
         return text
     try:
-        value = json.loads(text)[secret.key]
+        return str(json.loads(text)[secret.key])
     except (ValueError, KeyError, TypeError):
-        raise ConfigError(f"{secret.describe()}: not a JSON object with that key") from None
-    return str(value)
+        return ConfigError(f"{secret.describe()}: not a JSON object with that key")
 
 
 def _aws_reason(error: Exception) -> str:
@@ -158,9 +257,77 @@ def _aws_reason(error: Exception) -> str:
     return type(error).__name__
 
 
-DEFAULT_FETCHERS: dict[str, Fetch] = {
+_LOCAL: dict[str, Fetch] = {
     "env": _from_env,
-    "ssm": _from_ssm,
-    "secretsmanager": _from_secretsmanager,
     "plain": lambda secret: secret.reveal(),
 }
+
+
+def _one_from_aws(secret: Secret) -> str:
+    value = _from_aws({secret.source: [secret]})[secret]
+    if isinstance(value, ConfigError):
+        raise value
+    return value
+
+
+DEFAULT_FETCHERS: dict[str, Fetch] = {**_LOCAL, "ssm": _one_from_aws, "secretsmanager": _one_from_aws}
+"""Every source, one secret at a time (callers that override some sources start from these)."""
+
+
+class Vault:
+    """A config's secrets, fetched in the background while the cold start goes on.
+
+    A secret that cannot be fetched disables only the CDNs that use it: `unavailable()` names
+    them with the reason on every call, and fetching is tried again once `retry_after` seconds
+    have passed since the last try (the next invocation after that, on Lambda).
+    """
+
+    def __init__(
+        self,
+        by_cdn: Mapping[str, list[Secret]],
+        fetchers: Mapping[str, Fetch] | None = None,
+        retry_after: float = 20.0,
+    ) -> None:
+        self.by_cdn = dict(by_cdn)
+        self.fetchers = fetchers
+        self.retry_after = retry_after
+        self.problems: dict[Secret, str] = {}
+        self._tried_at = -float("inf")
+        self._worker: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._try()
+
+    def unavailable(self, deadline: float) -> dict[str, str]:
+        """CDN -> why it cannot purge now; waits (until `deadline`) for a fetch in progress."""
+        with self._lock:
+            if self.problems and time.monotonic() - self._tried_at >= self.retry_after:
+                self._try()
+            worker = self._worker
+        if worker is not None:
+            worker.join(max(0.0, deadline - time.monotonic()))
+        down: dict[str, str] = {}
+        for cdn, secrets in self.by_cdn.items():
+            reasons = [self.problems[s] for s in secrets if s in self.problems]
+            waiting = [s.describe() for s in secrets if not s.resolved and s not in self.problems]
+            if reasons or waiting:
+                down[cdn] = "; ".join(reasons or [f"secret {', '.join(waiting)} not fetched yet"])
+        return down
+
+    def _try(self) -> None:
+        """Fetch what is missing: at once when it is local, else in a background thread."""
+        self._tried_at = time.monotonic()
+        missing = [s for secrets in self.by_cdn.values() for s in secrets if not s.resolved]
+        if all(s.source in _LOCAL or s.source in (self.fetchers or {}) for s in missing):
+            self.problems = fetch(missing, self.fetchers)
+            return
+        if self._worker is not None and self._worker.is_alive():
+            return
+        self._worker = threading.Thread(target=self._fetch, args=(missing,), name="s3purge-secrets", daemon=True)
+        self._worker.start()  # unavailable() joins it, bounded by its deadline
+
+    def _fetch(self, missing: list[Secret]) -> None:
+        try:
+            problems = fetch(missing, self.fetchers)
+        except Exception as error:  # noqa: BLE001 - reported per secret, never raised in a thread
+            problems = {s: f"{s.describe()}: {type(error).__name__}" for s in missing}
+        self.problems = problems

@@ -90,7 +90,7 @@ def test_deploy_creates_every_resource(
         "RequeueNarrowedRetries": (["sqs:SendMessage", "sqs:GetQueueUrl"], queue),
         "DeadLetterPermanentFailures": ("sqs:SendMessage", "arn:aws:sqs:us-east-1:123456789012:s3purge-dlq"),
         "ReadConfiguredParameters": (
-            "ssm:GetParameter",
+            "ssm:GetParameters",
             ["arn:aws:ssm:us-east-1:123456789012:parameter/s3purge/varnish/token"],
         ),
         "ReadConfiguredSecrets": (

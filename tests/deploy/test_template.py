@@ -50,7 +50,7 @@ def test_the_role_grants_only_what_s3purge_needs_statement_by_statement(loaded: 
     assert statements.pop("ReadConfiguredParameters") == {
         "Sid": "ReadConfiguredParameters",
         "Effect": "Allow",
-        "Action": "ssm:GetParameter",
+        "Action": "ssm:GetParameters",
         "Resource": [
             {SUB: "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/s3purge/varnish/token"}
         ],

@@ -421,7 +421,7 @@ def _secret_statements(secrets: list[Secret]) -> Iterator[Json]:
         yield {
             "Sid": "ReadConfiguredParameters",
             "Effect": "Allow",
-            "Action": "ssm:GetParameter",
+            "Action": "ssm:GetParameters",
             "Resource": [_parameter_arn(p) for p in parameters],
         }
     if stored:

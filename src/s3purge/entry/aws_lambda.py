@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from s3purge import config as config_module
-from s3purge import logs, metrics, secrets
+from s3purge import logs, metrics
 from s3purge.entry import sqs
 from s3purge.errors import PurgeError
 from s3purge.events import Message, read_lambda_event
@@ -90,8 +90,7 @@ def _cold_start() -> Pipeline:
         root = Path(os.environ.get("LAMBDA_TASK_ROOT", "."))
         path = root / os.environ.get("config_file", "multicdn.config.yml")
         loaded = config_module.load(path)
-        secrets.resolve(loaded.secrets())
-        _pipeline = Pipeline(loaded)
+        _pipeline = Pipeline(loaded)  # fetches secrets in the background; a CDN whose secret fails waits alone
         metrics.watch()
         log.info("cold start", extra={"config": str(path), "cdns": sorted(loaded.cdns)})
     return _pipeline
