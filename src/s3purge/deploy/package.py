@@ -30,9 +30,13 @@ from s3purge.deploy import CONFIG_NAME, Architecture, DeployError
 
 IN_LAMBDA_RUNTIME = frozenset({"boto3", "botocore", "s3transfer", "jmespath", "python-dateutil", "urllib3", "six"})
 """Distributions every Lambda Python runtime provides; packaging them only adds size."""
-CLI_ONLY = frozenset({"click"})
+CLI_ONLY = frozenset({"click", "tqdm"})
 """Needed by the command line, never by the handler (and httpx imports click when present)."""
-LEFT_OUT = IN_LAMBDA_RUNTIME | CLI_ONLY
+ASYNC_ONLY = frozenset({"anyio", "typing-extensions", "sniffio"})
+"""httpx's async side and what only it needs: the handler is sync (httpcore imports anyio if present)."""
+LEFT_OUT = IN_LAMBDA_RUNTIME | CLI_ONLY | ASYNC_ONLY
+UNUSED_FILES = ("yaml/_yaml.", "_yaml/")
+"""PyYAML's C extension (a third of the package): the config is read with the pure-Python loader."""
 NOT_AT_RUNTIME = ("demo", "deploy")
 """Subpackages of s3purge the function never imports."""
 PLATFORMS = {
@@ -77,7 +81,8 @@ def build(
 ) -> Package:
     """Write the zip to `out`. `dependencies`: an already installed tree to use instead of pip."""
     deps = dependencies or install_dependencies(arch, runtime, cache_dir or default_cache())
-    entries = [*_tree(deps), *_source(), (CONFIG_NAME, config_path)]
+    used = [entry for entry in _tree(deps) if not entry[0].startswith(UNUSED_FILES)]
+    entries = [*used, *_source(), (CONFIG_NAME, config_path)]
     python = target_python(runtime)
     if python is None:
         return write_zip(out, entries, compiled=False)
@@ -155,7 +160,7 @@ def install_dependencies(arch: Architecture, runtime: str, cache_dir: Path) -> P
     """pip-install the runtime requirements for the target platform; reuse a finished install."""
     requirements = runtime_requirements()
     version = runtime.removeprefix("python")
-    key = hashlib.sha256("\n".join([arch, version, *requirements]).encode()).hexdigest()[:16]
+    key = hashlib.sha256("\n".join([arch, version, *requirements, *sorted(LEFT_OUT)]).encode()).hexdigest()[:16]
     target = cache_dir / f"deps-{arch}-py{version}-{key}"
     if (target / ".complete").exists():
         return target
