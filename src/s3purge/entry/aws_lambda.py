@@ -13,15 +13,15 @@ import math
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from s3purge import config as config_module
-from s3purge import logs, metrics
-from s3purge.entry import sqs
+from s3purge import logs
 from s3purge.errors import PurgeError
 from s3purge.events import Message, read_lambda_event
-from s3purge.model import Change, Report
-from s3purge.pipeline import Pipeline, Settlement
+
+if TYPE_CHECKING:  # imported by the cold start, inside the first invocation (see _cold_start)
+    from s3purge.model import Change, Report
+    from s3purge.pipeline import Pipeline, Settlement
 
 log = logging.getLogger("s3purge")
 
@@ -41,6 +41,8 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000 - SAFETY_MARGIN
     from_sqs, messages = read_lambda_event(event)
     report, settlement = pipeline.run_messages(messages, deadline)
+    from s3purge import metrics  # already loaded by the cold start
+
     metrics.publish(report, pipeline.config, event)
     for message_id, reason in settlement.fail.items():
         log.error("purge failed", extra={"message_id": message_id, "reason": reason})
@@ -59,6 +61,8 @@ def _sqs_failures(messages: list[Message], settlement: Settlement) -> list[str]:
     failures = list(settlement.fail)
     queues = {m.id: m.queue for m in messages}
     failures += [i for i in settlement.retry if queues[i] is None]  # nowhere to narrow: retry all
+    from s3purge.entry import sqs  # only needed when some CDNs failed
+
     client = sqs.sqs_client() if settlement.retry else None
     for arn in {queues[i] for i in settlement.retry} - {None}:
         assert arn is not None and client is not None
@@ -79,13 +83,21 @@ def _send_second_purges(messages: list[Message], report: Report) -> None:
             else:
                 per_queue.setdefault(arn, []).append(change)
         for arn, group in per_queue.items():
+            from s3purge.entry import sqs  # only needed when a CDN is shielded
+
             client = sqs.sqs_client()
             sqs.send_retries(client, sqs.queue_url(client, arn), {"second purge": group}, delay=math.ceil(delay))
 
 
 def _cold_start() -> Pipeline:
+    """The pipeline, built at the first invocation: config, vendors, HTTP, retries and metrics are
+    imported here, so importing the handler stays cheap (bench/coldstart.py measures both)."""
     global _pipeline  # noqa: PLW0603 - built once per container, reused while warm
     if _pipeline is None:
+        from s3purge import config as config_module
+        from s3purge import metrics
+        from s3purge.pipeline import Pipeline
+
         logs.setup(debug=logs.parse_debug(os.environ.get("debug")))
         root = Path(os.environ.get("LAMBDA_TASK_ROOT", "."))
         path = root / os.environ.get("config_file", "multicdn.config.yml")
