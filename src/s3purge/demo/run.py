@@ -64,10 +64,12 @@ class Proofs(logging.Handler):
         if record.getMessage() in ("verified", "not proved fresh"):
             self.records.append(vars(record))
 
-    def say_last(self, what: str) -> None:
-        if not self.records:
+    def say_last(self, what: str, key: str | None = None) -> None:
+        """Print the last proof (of `key`, when given)."""
+        found = [r for r in self.records if key is None or (r["key"] == key and r["result"] == "fresh")]
+        if not found:
             raise DemoFailed(f"{what}: no verification line logged")
-        r = self.records[-1]
+        r = found[-1]
         _say(
             f"verified {r['key']!r} on {r['cdn']}: {r['result']} after {r['purges']} purge(s), {r['probes']} "
             f"probe(s), time-to-fresh {r.get('time_to_fresh_ms', '?')} ms  ({what})"
@@ -124,13 +126,13 @@ def _story(moto: Moto, varnish: Varnish) -> str:
     thread = threading.Thread(target=worker.run, name="s3purge-worker", daemon=True)
     thread.start()
     _wait_fresh(cache, "/", "v2", "worker started: the queued overwrite is purged")
-    started = time.monotonic()
+    started, seen = time.monotonic(), len(proofs.records)
     s3.put_object(Bucket=BUCKET, Key="index.html", Body=b"v3", ContentType="text/html")
     elapsed = _wait_fresh(cache, "/", "v3", "overwrite with v3")
     _say(
         f"upload-to-fresh: {(time.monotonic() - started) * 1000:.0f} ms (fresh seen after {elapsed:.0f} ms of polling)"
     )
-    _wait_proof(proofs, "index.html", "the v3 purge, proved by what Varnish serves")
+    _wait_proof(proofs, "index.html", "the v3 purge, proved by what Varnish serves", seen)
 
     odd = "dir/My File+ünï~(1).html"
     path = "/dir/My%20File%2B%C3%BCn%C3%AF~(1).html"  # as a browser requests it: S3 reads a raw + as a space
@@ -202,12 +204,12 @@ def _race(s3: Any, worker: Worker, key: str, tiers: tuple[Varnish, Varnish], tit
     return served.text == "v2"
 
 
-def _wait_proof(proofs: Proofs, key: str, what: str, timeout: float = 15.0) -> None:
-    """The worker thread logs the proof after the purge: wait for its line (printed once seen)."""
+def _wait_proof(proofs: Proofs, key: str, what: str, seen: int, timeout: float = 15.0) -> None:
+    """The worker thread logs the proof after the purge: wait for its line (records after `seen`)."""
     started = time.monotonic()
     while time.monotonic() - started < timeout:
-        if any(r["key"] == key and r["result"] == "fresh" for r in proofs.records[-3:]):
-            proofs.say_last(what)
+        if any(r["key"] == key and r["result"] == "fresh" for r in proofs.records[seen:]):
+            proofs.say_last(what, key)
             return
         time.sleep(0.02)
     raise DemoFailed(f"{what}: not proved fresh within {timeout:.0f} s")
