@@ -256,8 +256,8 @@ def _account_checks(at: Loc, account: Account, cls: type[Provider]) -> Problems:
     for kind, threshold in thresholds.items():
         if threshold is not None and not cls.supports.get(kind):
             problems.append(((*at, f"{kind}_threshold"), f"vendor {cls.vendor!r} cannot purge by {kind}"))
-    if account.max_items is not None and cls.limits.max_items == 1:
-        problems.append(((*at, "max_items"), f"vendor {cls.vendor!r} takes one item per call; remove max_items"))
+    if account.max_items is not None and (too_many := cls.limits.max_items_problem(account.max_items)):
+        problems.append(((*at, "max_items"), f"vendor {cls.vendor!r} {too_many}; lower or remove max_items"))
     return problems
 
 

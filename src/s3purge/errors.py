@@ -6,8 +6,10 @@
     └── PurgeError       a vendor call failed
         ├── Retryable    timeouts, connection errors, 5xx, 429 (carries retry_after)
         └── Rejected     the vendor refused the request (carries a hint for the user)
+            └── Unsafe   s3purge refused to build or send it (request boundary, bad key)
 
-No message or repr built here ever contains a secret value.
+Retryable failures are retried; every other PurgeError is permanent: retrying the same
+request cannot help. No message or repr built here ever contains a secret value.
 """
 
 from __future__ import annotations
@@ -47,3 +49,7 @@ class Rejected(PurgeError):
     def __init__(self, message: str, hint: str = "") -> None:
         super().__init__(f"{message} ({hint})" if hint else message)
         self.hint = hint
+
+
+class Unsafe(Rejected):
+    """The request was never sent: it could not be built, or it broke the request boundary."""

@@ -25,7 +25,8 @@ from urllib.parse import urlsplit
 from s3purge.model import Action, Target
 from s3purge.providers.base import Supports
 
-Rule = Literal["prefix", "everything"]
+Rule = Literal["prefix", "everything", "wildcard"]
+"""wildcard: not an escalation, but a key whose `*` the vendor reads as a wildcard (plan.py)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,11 @@
 Each CDN has its own thread pool (its declared concurrency) and its own rate limiter,
 so a slow or failing CDN never holds up another. Retries go through tenacity:
 exponential backoff with full jitter, or the vendor's Retry-After when it gives one.
-Nothing starts after the deadline; what could not finish is reported as failed.
+Nothing starts after the deadline, and no call outlives it (deadline.py bounds each
+call's total time); what could not finish is reported as failed.
+Whatever a provider raises, building, sending or judging, fails that batch alone:
+permanently when retrying cannot help (the request could not be built or was refused at
+the request boundary, the vendor rejected it), else retryably.
 Pools, limiters and the HTTP client outlive a call, so warm Lambda invocations reuse
 connections.
 """
@@ -28,7 +32,8 @@ from tenacity.stop import stop_base
 from tenacity.wait import wait_base
 
 from s3purge.config import Cdn
-from s3purge.errors import PurgeError, Retryable
+from s3purge.deadline import BoundedTransport, within
+from s3purge.errors import PurgeError, Rejected, Retryable
 from s3purge.model import Batch, Outcome
 from s3purge.pacing import Limiter, limiter, sharing_instances
 
@@ -80,14 +85,15 @@ class Executor:
         for batch in batches:
             cdn = cdns[batch.cdn]
             try:
-                requests = cdn.provider.requests(batch)
+                requests = cdn.provider.build(batch)  # checked at the request boundary
             except PurgeError as error:
-                pending.append((batch, Outcome(batch, False, str(error), error.retryable)))
+                pending.append((batch, _failed(batch, error, cdn)))
                 continue
             pool = self._pool(cdn)
             calls = [_Call(cdn, batch, request) for request in requests]
             pending.append((batch, [pool.submit(self._send, call, deadline) for call in calls]))
-        return [_outcome(batch, work) for batch, work in pending]
+        cutoff = deadline + GRACE
+        return [_outcome(batch, work, cutoff) for batch, work in pending]
 
     @property
     def client(self) -> httpx.Client:
@@ -131,21 +137,25 @@ class Executor:
         cost = len(call.batch.values) if rate is not None and rate.unit == "item" else 1
         if pace is not None and not pace.acquire(cost, deadline):
             raise Retryable("deadline reached while waiting for the vendor's rate limit")
-        timeout = min(call.cdn.limits.timeout, deadline - time.monotonic())
+        started = time.monotonic()
+        timeout = min(call.cdn.limits.timeout, deadline - started)
         if timeout <= 0:
             raise Retryable("deadline reached before the call could start")
         call.request.extensions["timeout"] = httpx.Timeout(timeout).as_dict()
-        started = time.monotonic()
         response: httpx.Response | None = None
         try:
-            response = self.client.send(call.request, auth=call.cdn.provider.auth)
+            with within(started + timeout):  # the call's total time, however slowly the vendor answers
+                response = self.client.send(call.request, auth=call.cdn.provider.auth)
             detail = call.cdn.provider.judge(response)
         except httpx.TimeoutException:
-            error: PurgeError = Retryable(f"no answer within {timeout:.1f}s")
+            error: PurgeError = Retryable(f"no complete answer within {timeout:.1f}s")
         except httpx.TransportError as transport:
             error = Retryable(f"connection failed ({type(transport).__name__})")
         except PurgeError as judged:
             error = judged
+        except Exception as unexpected:  # an answer the vendor module did not expect
+            log.exception("provider error", extra={"cdn": call.cdn.name})
+            error = Retryable(f"could not read the vendor's answer ({type(unexpected).__name__})")
         else:
             _log_call(call, number, started, response, result="accepted", detail=detail)
             return detail
@@ -176,7 +186,7 @@ class _ByScheme(httpx.BaseTransport):
         with self._lock:
             if scheme not in self._transports:
                 # Plain http has no certificates to check: skip loading them. https verifies as always.
-                self._transports[scheme] = httpx.HTTPTransport(verify=scheme != "http")
+                self._transports[scheme] = BoundedTransport(verify=scheme != "http")
             return self._transports[scheme]
 
 
@@ -187,17 +197,32 @@ def _scrub(text: str, cdn: Cdn) -> str:
     return text
 
 
-def _outcome(batch: Batch, work: list[Future[str]] | Outcome) -> Outcome:
+def _failed(batch: Batch, error: PurgeError, cdn: Cdn) -> Outcome:
+    detail = _scrub(str(error), cdn)
+    if not error.retryable:
+        log.error("request not sent", extra={"cdn": batch.cdn, "kind": batch.kind, "reason": detail})
+    return Outcome(batch, False, detail, error.retryable)
+
+
+GRACE = 1.0
+"""Seconds past the deadline to wait for calls that are ending (each is bounded by deadline.py)."""
+
+
+def _outcome(batch: Batch, work: list[Future[str]] | Outcome, cutoff: float) -> Outcome:
     if isinstance(work, Outcome):
         return work
     details = []
     for future in work:
         try:
-            details.append(future.result())
+            details.append(future.result(timeout=max(0.0, cutoff - time.monotonic())))
+        except TimeoutError:
+            return Outcome(batch, False, "deadline reached while the vendor was still answering", True)
+        except Rejected as error:
+            return Outcome(batch, False, str(error), False)
         except PurgeError as error:
             return Outcome(batch, False, str(error), error.retryable)
-        except Exception as error:
-            log.exception("provider error", extra={"cdn": batch.cdn})
+        except Exception as error:  # a bug must fail this batch only, never the run
+            log.error("provider error", extra={"cdn": batch.cdn, "error": type(error).__name__}, exc_info=error)
             return Outcome(batch, False, f"internal error: {type(error).__name__}", True)
     return Outcome(batch, True, "; ".join(d for d in details if d))
 

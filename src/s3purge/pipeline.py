@@ -1,7 +1,7 @@
 """The one core call every entry point makes, and what to do with each message afterwards.
 
 Pipeline.run(changes, deadline) -> Report     order, plan, execute, verify
-settle(messages, report) -> Settlement        ack / retry narrowed / fail, per message
+settle(messages, report) -> Settlement        ack / retry narrowed / redeliver / dead-letter, per message
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from s3purge.config import Config
 from s3purge.events import Message
 from s3purge.execute import Executor
-from s3purge.model import Change, Outcome, Report
+from s3purge.model import Batch, Change, Outcome, Report
 from s3purge.order import Ledger
-from s3purge.plan import plan
+from s3purge.plan import Plan, Refusal, plan
 from s3purge.secrets import Vault
 from s3purge.verify import Verifier, second_purges
 
@@ -55,12 +55,15 @@ class Pipeline:
                 "targets": sum(len(b.values) for b in planned.batches),
             },
         )
+        _log_plan(planned)
         started = time.monotonic()
         ready = [batch for batch in planned.batches if batch.cdn not in down]
         outcomes = self.executor.run(ready, self.config.cdns, deadline) + stopped
         report = Report(changes=changes, outcomes=outcomes, routed=planned.routed)
         self.verifier.run(report, self.config, self._purge, started, deadline)
         report.second = second_purges(report, self.config)
+        report.outcomes += refusal_outcomes(planned)  # after verification: nothing was sent for them
+        report.bad_sources = dict(planned.bad_sources)
         return report
 
     def _purge(self, changes: list[Change], deadline: float) -> list[Outcome]:
@@ -70,41 +73,79 @@ class Pipeline:
     def run_messages(self, messages: list[Message], deadline: float) -> tuple[Report, Settlement]:
         changes = [change for message in messages for change in message.changes]
         report = self.run(changes, deadline)
-        report.bad_sources = {m.id: m.error for m in messages if m.error is not None}
+        report.bad_sources.update({m.id: m.error for m in messages if m.error is not None})
         return report, settle(messages, report)
+
+
+def refusal_outcomes(planned: Plan) -> list[Outcome]:
+    """A permanently failed outcome for each target the plan refused (nothing was sent for it)."""
+    return [
+        Outcome(Batch(r.target.cdn, r.target.action, r.target.kind, (r.target.value,), r.sources), False, _why(r))
+        for r in planned.refused
+    ]
+
+
+@dataclass(frozen=True)
+class Dead:
+    """A message that failed permanently: retrying cannot help, so it goes to the dead-letter queue."""
+
+    reason: str
+    changes: list[Change]
+    """Its changes narrowed to the CDNs that failed permanently (empty when it could not be read)."""
 
 
 @dataclass
 class Settlement:
-    """Per message: acknowledge it, retry only its failed CDNs, or fail it whole."""
+    """Per message: acknowledge it, retry only its failed CDNs, leave it for redelivery, or dead-letter it.
+
+    A message may be both retried (CDNs that failed retryably) and dead (CDNs that failed
+    permanently); the original is acknowledged once both are sent."""
 
     ack: list[str] = field(default_factory=list)
     retry: dict[str, list[Change]] = field(default_factory=dict)
-    """message id -> its changes narrowed to the CDNs that failed (sent, then the original acked)."""
+    """message id -> its changes narrowed to the CDNs that failed retryably (sent, then the original acked)."""
     fail: dict[str, str] = field(default_factory=dict)
-    """message id -> why; SQS redelivers it, and after maxReceiveCount moves it to the DLQ."""
+    """message id -> why; every CDN failed retryably: SQS redelivers it (after maxReceiveCount: the DLQ)."""
+    dead: dict[str, Dead] = field(default_factory=dict)
+    """message id -> why and what: failed permanently, so it goes to the dead-letter queue at once."""
 
     @property
     def ok(self) -> bool:
-        return not self.retry and not self.fail
+        return not self.retry and not self.fail and not self.dead
 
 
 def settle(messages: list[Message], report: Report) -> Settlement:
-    failed = report.failed_cdns()
-    reasons = _reasons(report)
+    retryable, permanent, reasons = _failures(report)
     result = Settlement()
     for message in messages:
-        if message.error is not None:
-            result.fail[message.id] = message.error
+        bad = message.error or report.bad_sources.get(message.id)
+        if bad is not None:
+            result.dead[message.id] = Dead(bad, [])
             continue
-        lost = failed.get(message.id, set())
-        if not lost:
+        again = retryable.get(message.id, set())
+        lost = permanent.get(message.id, set()) - again  # a CDN failing both ways is retried
+        if lost:
+            why = "; ".join(reasons[(message.id, cdn)] for cdn in sorted(lost))
+            result.dead[message.id] = Dead(why, [_narrow(c, lost) for c in message.changes])
+        if again and not lost and again >= report.routed.get(message.id, set()):
+            result.fail[message.id] = "; ".join(reasons[(message.id, cdn)] for cdn in sorted(again))
+        elif again:  # some CDNs accepted or are dead-lettered: a retry must not purge them again
+            result.retry[message.id] = [_narrow(c, again) for c in message.changes]
+        elif not lost:
             result.ack.append(message.id)
-        elif lost >= report.routed.get(message.id, set()):
-            result.fail[message.id] = "; ".join(reasons[(message.id, cdn)] for cdn in sorted(lost))
-        else:  # some CDNs accepted: a retry must not purge them again
-            result.retry[message.id] = [_narrow(c, lost) for c in message.changes]
     return result
+
+
+def _failures(report: Report) -> tuple[dict[str, set[str]], dict[str, set[str]], dict[tuple[str, str], str]]:
+    """source -> CDNs failing retryably, source -> CDNs failing permanently, (source, CDN) -> first reason."""
+    retryable: dict[str, set[str]] = {}
+    permanent: dict[str, set[str]] = {}
+    reasons: dict[tuple[str, str], str] = {}
+    for outcome in report.failures():
+        for source in outcome.batch.sources:
+            (retryable if outcome.retryable else permanent).setdefault(source, set()).add(outcome.batch.cdn)
+            reasons.setdefault((source, outcome.batch.cdn), f"{outcome.batch.cdn}: {outcome.detail}")
+    return retryable, permanent, reasons
 
 
 def _narrow(change: Change, cdns: set[str]) -> Change:
@@ -112,9 +153,23 @@ def _narrow(change: Change, cdns: set[str]) -> Change:
     return dataclasses.replace(change, cdns=frozenset(keep))
 
 
-def _reasons(report: Report) -> dict[tuple[str, str], str]:
-    reasons: dict[tuple[str, str], str] = {}
-    for outcome in report.failures():
-        for source in outcome.batch.sources:
-            reasons.setdefault((source, outcome.batch.cdn), f"{outcome.batch.cdn}: {outcome.detail}")
-    return reasons
+def _why(refusal: Refusal) -> str:
+    return f"refused {refusal.target.kind} {refusal.target.value[:200]}: {refusal.reason}"
+
+
+def _log_plan(planned: Plan) -> None:
+    for decision in planned.decisions:
+        widened = decision.rule == "wildcard"
+        log.log(
+            logging.WARNING if widened else logging.INFO,
+            "purge widened" if widened else "purge escalated",
+            extra={"cdn": decision.cdn, "rule": decision.rule, "target": decision.target.value}
+            | {"reason": decision.reason},
+        )
+    for refusal in planned.refused:
+        log.error(
+            "target refused",
+            extra={"cdn": refusal.target.cdn, "sources": sorted(refusal.sources), "reason": _why(refusal)},
+        )
+    for source, reason in planned.bad_sources.items():
+        log.error("change not mapped", extra={"source": source, "reason": reason})

@@ -1,4 +1,10 @@
-"""Targets -> batches: deduplicated, grouped per CDN/action/kind, packed under limits. Pure."""
+"""Targets -> batches: admitted by their vendor, deduplicated, grouped per CDN/action/kind,
+packed under limits. Pure.
+
+Each target first passes its vendor's `admit`: tags are made safe by the documented rule, a
+key with a wildcard the vendor cannot escape is widened (a Decision says so) and what cannot
+be purged safely is refused, failing only the changes it came from.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,7 @@ from s3purge.config import Config
 from s3purge.escalate import Decision, Thresholds, escalate
 from s3purge.mapping import targets
 from s3purge.model import Batch, Change, Target
-from s3purge.providers.base import Limits
+from s3purge.providers.base import Admission, Limits
 
 
 @dataclass(slots=True)
@@ -18,24 +24,86 @@ class Plan:
     routed: dict[str, set[str]] = field(default_factory=dict)
     """source -> the CDNs its changes route to (a source routed nowhere needs nothing)."""
     decisions: list[Decision] = field(default_factory=list)
-    """Escalation rules that fired (prefix / everything instead of single URLs), and why."""
+    """Escalation rules that fired (prefix / everything instead of single URLs) and wildcard
+    widenings, and why."""
+    refused: list[Refusal] = field(default_factory=list)
+    """Targets that are not purged at all, each failing its sources permanently."""
+    bad_sources: dict[str, str] = field(default_factory=dict)
+    """source -> why its changes could not be mapped to targets at all."""
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    target: Target
+    sources: frozenset[str]
+    reason: str
 
 
 def plan(changes: Iterable[Change], config: Config) -> Plan:
     """Every change's targets, deduplicated, then packed into as few batches as limits allow."""
     routed: dict[str, set[str]] = {}
+    bad: dict[str, str] = {}
     pairs = []
     for change in changes:
         cdns = routed.setdefault(change.source, set())
-        for target in targets(change, config):
+        try:
+            found = list(targets(change, config))
+        except Exception as error:  # noqa: BLE001 - e.g. a lone surrogate no URL or tag can spell: this change only
+            bad.setdefault(change.source, f"key {change.key[:80]!r} cannot be mapped ({type(error).__name__})")
+            continue
+        for target in found:
             pairs.append((target, change.source))
             cdns.add(target.cdn)
-    return _packed(_deduplicated(pairs, config), config, routed)
+    admitted = _admitted(pairs, config)
+    result = _packed(_deduplicated(admitted.pairs, config), config, routed)
+    result.decisions[:0], result.refused, result.bad_sources = admitted.decisions, admitted.refused, bad
+    return result
 
 
 def plan_targets(wanted: Iterable[Target], config: Config, source: str = "manual") -> Plan:
-    """Targets given by hand (a manual purge), deduplicated and packed like any others."""
-    return _packed(_deduplicated(((t, source) for t in wanted), config), config, {})
+    """Targets given by hand (a manual purge), admitted, deduplicated and packed like any others."""
+    admitted = _admitted(((t, source) for t in wanted), config)
+    result = _packed(_deduplicated(admitted.pairs, config), config, {})
+    result.decisions[:0], result.refused = admitted.decisions, admitted.refused
+    return result
+
+
+@dataclass(slots=True)
+class _Admitted:
+    pairs: list[tuple[Target, str]] = field(default_factory=list)
+    decisions: list[Decision] = field(default_factory=list)
+    refused: list[Refusal] = field(default_factory=list)
+
+
+def _admitted(pairs: Iterable[tuple[Target, str]], config: Config) -> _Admitted:
+    """Each target as its vendor can take it; widenings and refusals named once per target."""
+    result = _Admitted()
+    seen: dict[Target, Admission] = {}
+    refused: dict[Target, set[str]] = {}
+    named: set[tuple[str, str]] = set()
+    for target, source in pairs:
+        if target not in seen:
+            seen[target] = admission = _admit(target, config)
+            widening = (target.cdn, admission.widened)  # the spellings of one key widen alike: named once
+            if admission.widened and admission.target is not None and widening not in named:
+                named.add(widening)
+                result.decisions.append(Decision(target.cdn, "wildcard", admission.target, 1, admission.widened))
+        admission = seen[target]
+        if admission.target is None:
+            refused.setdefault(target, set()).add(source)
+        else:
+            result.pairs.append((admission.target, source))
+    reasons = {t: a.refused for t, a in seen.items()}
+    result.refused = [Refusal(t, frozenset(sources), reasons[t]) for t, sources in refused.items()]
+    return result
+
+
+def _admit(target: Target, config: Config) -> Admission:
+    cdn = config.cdns[target.cdn]
+    try:
+        return cdn.provider.admit(target, cdn.escalation.everything is not None)
+    except Exception as error:  # noqa: BLE001 - a vendor module's bug fails this target only
+        return Admission(None, refused=f"cannot be checked ({type(error).__name__})")
 
 
 def _deduplicated(pairs: Iterable[tuple[Target, str]], config: Config) -> dict[Target, set[str]]:

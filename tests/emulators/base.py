@@ -51,6 +51,8 @@ class Fault:
     body: Any = None
     hang: float = 0.0
     drop: bool = False
+    trickle: float = 0.0
+    """Answer 200 with a long body, one byte every `trickle` seconds (resets the client's read timeout)."""
 
 
 class Invalid(Exception):
@@ -148,6 +150,9 @@ class Emulator:
 
     def _reply(self, request: Recorded, fault: Fault | None, handler: _Handler) -> Reply | None:
         if fault is not None:
+            if fault.trickle:
+                handler.trickle(fault.trickle, self._closing)
+                return None
             if fault.hang:
                 self._closing.wait(fault.hang)
             if fault.drop or fault.hang:
@@ -200,6 +205,21 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+    def trickle(self, every: float, closing: threading.Event, length: int = 10_000) -> None:
+        """Headers at once, then the body a byte at a time until done, closed, or the client left."""
+        self.send_response(200)
+        self.send_header("Content-Length", str(length))
+        self.end_headers()
+        self.close_connection = True
+        try:
+            for _ in range(length):
+                self.wfile.write(b".")
+                self.wfile.flush()
+                if closing.wait(every):
+                    return
+        except OSError:  # the client gave up: what the tests want
+            return
 
     def drop(self) -> None:
         self.close_connection = True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import pytest
@@ -152,3 +153,20 @@ def test_a_secret_never_reaches_logs_or_outcomes(
     shown = logs.text + repr(report) + repr(p.config)
     assert "bad token ***" in shown  # the vendor's echo is scrubbed before it is logged or reported
     assert "tok-9f8e7d" not in shown
+
+
+def test_a_trickling_vendor_cannot_hold_the_pipeline_past_the_deadline() -> None:
+    # Headers at once, then a byte every 0.2 s: each byte resets a read timeout, so only a bound on
+    # the call's total time stops it. The account's own timeout (60 s) is far above the deadline.
+    with serving(Emulator()) as trickling, serving(Emulator()) as fine:
+        trickling.faults.append(Fault(trickle=0.2))
+        p = pipeline(trickling.url, fine.url)
+        for name, cdn in p.config.cdns.items():
+            p.config.cdns[name] = dataclasses.replace(cdn, limits=dataclasses.replace(cdn.limits, timeout=60.0))
+        started = time.monotonic()
+        report = p.run(changes("a"), started + 1.5)
+        took = time.monotonic() - started
+    by_cdn = {o.batch.cdn: (o.ok, o.retryable) for o in report.outcomes}
+    assert by_cdn == {"c0": (False, True), "c1": (True, False)}  # failed, to be retried; the other CDN done
+    assert "within" in report.outcomes[0].detail or "deadline" in report.outcomes[0].detail
+    assert took < 1.5 + 2.0  # a generous bound: without the hard limit this takes 2,000 s

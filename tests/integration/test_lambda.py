@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from s3purge.entry import aws_lambda
+from s3purge.entry import aws_lambda, sqs
 from s3purge.errors import ConfigError
 from tests.conftest import serving
 from tests.emulators.base import Emulator, Fault, Recorded, Reply
@@ -56,6 +56,7 @@ def install(root: Path, monkeypatch: pytest.MonkeyPatch, a: Emulator, b: Emulato
     monkeypatch.delenv("config_file", raising=False)
     monkeypatch.setenv("debug", "false")
     monkeypatch.setattr(aws_lambda, "_pipeline", None)  # a fresh container
+    sqs.forget()
     return root
 
 
@@ -80,10 +81,48 @@ def test_direct_invocation_failure_raises_for_lambdas_retry(function: Path, cach
         aws_lambda.handler(s3_event("a.html"), Context())
 
 
-def test_sqs_batch_reports_only_the_malformed_message(function: Path, caches: tuple[Emulator, Emulator]) -> None:
+def queue_with_dlq(boto: Any, name: str = "s3purge-events") -> tuple[str, str]:
+    """The source queue (redriving to a dead-letter queue after 5 receives) and its DLQ."""
+    dlq = boto.sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
+    dlq_arn = boto.sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    policy = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "5"})
+    queue = boto.sqs.create_queue(QueueName=name, Attributes={"RedrivePolicy": policy})["QueueUrl"]
+    return queue, dlq
+
+
+def dead_letters(boto: Any, dlq: str) -> dict[str, tuple[str, str]]:
+    """Original message id -> (body, reason) of every message in the dead-letter queue."""
+    found = boto.sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10, MessageAttributeNames=["All"])
+    letters = {}
+    for message in found.get("Messages", []):
+        attributes = message["MessageAttributes"]
+        letters[attributes["s3purge-message-id"]["StringValue"]] = (
+            message["Body"],
+            attributes["s3purge-reason"]["StringValue"],
+        )
+    return letters
+
+
+def test_a_malformed_sqs_message_goes_to_the_dlq_at_once(
+    function: Path, caches: tuple[Emulator, Emulator], boto: Any
+) -> None:
+    _, dlq = queue_with_dlq(boto)
     event = sqs_event(s3_event("one.html"), "{not json", sns_envelope(s3_event("two.html")))
-    assert aws_lambda.handler(event, Context()) == {"batchItemFailures": [{"itemIdentifier": "msg-1"}]}
+    assert aws_lambda.handler(event, Context()) == {"batchItemFailures": []}  # none is redelivered for nothing
     assert sorted(paths(caches[0])) == ["/one.html", "/two.html"]
+    ((body, reason),) = dead_letters(boto, dlq).values()
+    assert body == "{not json" and "not valid JSON" in reason
+
+
+def test_without_a_dlq_a_malformed_message_is_logged_and_acknowledged(
+    function: Path, caches: tuple[Emulator, Emulator], boto: Any, logs: pytest.LogCaptureFixture
+) -> None:
+    boto.sqs.create_queue(QueueName="s3purge-events")
+    event = sqs_event(s3_event("one.html"), "{not json")
+    assert aws_lambda.handler(event, Context()) == {"batchItemFailures": []}
+    (line,) = [r for r in logs.records if r.getMessage().startswith("purge failed permanently")]
+    assert line.levelno == logging.ERROR and "no dead-letter queue" in line.getMessage()
+    assert line.message_id == "msg-1" and "not valid JSON" in line.reason  # type: ignore[attr-defined]
 
 
 class Broken(Emulator):
@@ -91,6 +130,17 @@ class Broken(Emulator):
 
     def answer(self, request: Recorded) -> Reply:
         return Reply(500) if request.path == "/bad.html" else Reply(200)
+
+
+def test_direct_invocations_do_not_raise_for_permanent_failures(
+    function: Path, caches: tuple[Emulator, Emulator], logs: pytest.LogCaptureFixture
+) -> None:
+    result = aws_lambda.handler(s3_event("a/../../admin.html", "fine.html"), Context())  # Lambda would only repeat it
+    assert result["changes"] == 2
+    assert paths(caches[0]) == paths(caches[1]) == ["/fine.html"]
+    (line,) = [r for r in logs.records if r.getMessage() == "purge failed permanently"]
+    assert line.levelno == logging.ERROR and "'..' segment" in line.reason  # type: ignore[attr-defined]
+    assert aws_lambda.handler([1, 2], Context())["changes"] == 0  # not even an event: logged, not raised
 
 
 def test_sqs_message_failing_on_every_cdn_returns_to_the_queue(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 import pytest
@@ -16,3 +17,16 @@ def executor() -> Iterator[Executor]:
     executor = Executor(backoff=wait_fixed(0))
     yield executor
     executor.close()
+
+
+@pytest.fixture(autouse=True)
+def s3purge_logs_reach_caplog() -> Iterator[None]:
+    """Earlier tests may have run a CLI command or the Lambda in this process, which set the
+    "s3purge" logger up for JSON lines (not propagating): these tests read its lines with caplog."""
+    logger = logging.getLogger("s3purge")
+    propagate, level = logger.propagate, logger.level
+    logger.propagate = True
+    logger.setLevel(logging.NOTSET)
+    yield
+    logger.propagate = propagate
+    logger.setLevel(level)

@@ -56,7 +56,7 @@ TABLE = [
         "",
         'tags: ["{dirname}", "obj:{key}"]',
         "/ccu/v3/invalidate/tag/production",
-        ["docs", "obj:docs/a b.html"],
+        ["docs", "obj%3Adocs%2Fa%20b.html"],  # Akamai tags are tokens: the rest is %-encoded
     ),
 ]
 

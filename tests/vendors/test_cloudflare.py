@@ -42,7 +42,7 @@ TABLE = [
             ]
         },
     ),
-    ('tags: ["{dirname}", "k:{basename}"]', {"tags": ["d", "k:a b.css"]}),
+    ('tags: ["{dirname}", "k:{basename}"]', {"tags": ["d", "k:a%20b.css"]}),
     (
         "hosts: [www.example.com], index_documents: [a b.css]",
         {

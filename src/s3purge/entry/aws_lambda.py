@@ -1,6 +1,10 @@
 """AWS Lambda handler: `s3purge.entry.aws_lambda.handler`.
 
 Event sources: S3 notifications, SNS, SQS (partial batch failures) and EventBridge.
+From SQS, one message never fails another: each is acknowledged, retried narrowed to its
+failed CDNs, left for redelivery, or (failed permanently) moved to the dead-letter queue at
+once. A direct invocation raises only for failures a retry can fix; permanent ones are
+logged at error level, since Lambda's async retry would only repeat them.
 Environment (read once per cold start, with the config and its secrets):
     config_file  path of the config, relative to the function root (multicdn.config.yml)
     debug        true | false
@@ -16,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from s3purge import logs
-from s3purge.errors import PurgeError
+from s3purge.errors import EventError, PurgeError
 from s3purge.events import Message, read_lambda_event
 
 if TYPE_CHECKING:  # imported by the cold start, inside the first invocation (see _cold_start)
@@ -39,7 +43,11 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     pipeline = _cold_start()
     logs.CONTEXT["request_id"] = getattr(context, "aws_request_id", None)
     deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000 - SAFETY_MARGIN
-    from_sqs, messages = read_lambda_event(event)
+    try:
+        from_sqs, messages = read_lambda_event(event)
+    except EventError as error:  # permanent: a retry would read the same event
+        log.error("event not read", extra={"reason": str(error)})
+        return {"changes": 0, "batches": 0, "error": str(error)}
     report, settlement = pipeline.run_messages(messages, deadline)
     from s3purge import metrics  # already loaded by the cold start
 
@@ -48,27 +56,46 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         log.error("purge failed", extra={"message_id": message_id, "reason": reason})
     _send_second_purges(messages if from_sqs else [], report)
     if from_sqs:
-        return {"batchItemFailures": [{"itemIdentifier": i} for i in _sqs_failures(messages, settlement)]}
-    if not settlement.ok:
+        failed = _sqs_failures(messages, settlement, _bodies(event))
+        return {"batchItemFailures": [{"itemIdentifier": m.id} for m in messages if m.id in failed]}
+    for message_id, dead in settlement.dead.items():
+        log.error("purge failed permanently", extra={"message_id": message_id, "reason": dead.reason})
+    if settlement.retry or settlement.fail:
         # Direct invocations have no queue to narrow through: the retry repeats every CDN.
-        reasons = [*(f"{m.id}: {m.error}" for m in messages if m.error)]
-        reasons += sorted({f"{o.batch.cdn}: {o.detail}" for o in report.failures()})
+        reasons = sorted({f"{o.batch.cdn}: {o.detail}" for o in report.failures() if o.retryable})
         raise PurgeFailed("; ".join(reasons))
     return {"changes": len(report.changes), "batches": len(report.outcomes)}
 
 
-def _sqs_failures(messages: list[Message], settlement: Settlement) -> list[str]:
-    failures = list(settlement.fail)
+def _sqs_failures(messages: list[Message], settlement: Settlement, bodies: dict[str, str]) -> set[str]:
+    """The ids SQS must redeliver: failed retryably, or whose narrowed retry or dead letter was not sent."""
+    failures = set(settlement.fail)
     queues = {m.id: m.queue for m in messages}
-    failures += [i for i in settlement.retry if queues[i] is None]  # nowhere to narrow: retry all
+    for message_id, why in settlement.dead.items():
+        if queues[message_id] is None:  # no queue to find a DLQ from: logged, acknowledged
+            log.error("purge failed permanently", extra={"message_id": message_id, "reason": why.reason})
+    failures |= {i for i in settlement.retry if queues[i] is None}  # nowhere to narrow: retry all
     from s3purge.entry import sqs  # only needed when some CDNs failed
 
-    client = sqs.sqs_client() if settlement.retry else None
-    for arn in {queues[i] for i in settlement.retry} - {None}:
+    client = sqs.sqs_client() if settlement.retry or settlement.dead else None
+    for arn in {queues[i] for i in [*settlement.retry, *settlement.dead]} - {None}:
         assert arn is not None and client is not None
-        batch = {i: c for i, c in settlement.retry.items() if queues[i] == arn}
-        failures += sqs.send_retries(client, sqs.queue_url(client, arn), batch)
+        retries = {i: c for i, c in settlement.retry.items() if queues[i] == arn}
+        dead = {i: d for i, d in settlement.dead.items() if queues[i] == arn}
+        try:
+            url = sqs.queue_url(client, arn)
+        except Exception as error:  # noqa: BLE001 - SQS unreachable: let it redeliver them
+            log.warning("queue not found", extra={"queue_arn": arn, "error": str(error)})
+            failures |= {*retries, *dead}
+            continue
+        failures |= sqs.send_retries(client, url, retries) | sqs.send_dead(client, url, dead, bodies)
     return failures
+
+
+def _bodies(event: Any) -> dict[str, str]:
+    """SQS message id -> its body as received (what a dead letter keeps when it cannot be read)."""
+    records = [r for r in event["Records"] if isinstance(r, dict)]
+    return {r["messageId"]: str(r["body"]) for r in records if isinstance(r.get("messageId"), str) and "body" in r}
 
 
 def _send_second_purges(messages: list[Message], report: Report) -> None:

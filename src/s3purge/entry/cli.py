@@ -23,9 +23,10 @@ from s3purge import config as config_module
 from s3purge import logs, secrets
 from s3purge.entry import output
 from s3purge.entry.output import EXIT_FAILED, EXIT_OK, EXIT_USAGE, note, say, warn
-from s3purge.errors import S3PurgeError
+from s3purge.errors import PurgeError, S3PurgeError
 from s3purge.escalate import Thresholds
 from s3purge.model import Batch, Change, EventKind, Outcome, Report
+from s3purge.pipeline import refusal_outcomes
 from s3purge.plan import Plan
 from s3purge.plan import plan as make_plan
 from s3purge.providers.base import Provider
@@ -317,6 +318,7 @@ def show_plan(loaded: config_module.Config, changes: list[Change], extra: dict[s
             for d in planned.decisions
         ],
         "paid_paths": {cdn: {"escalated": a, "precise": b} for cdn, (a, b) in paid.items()},
+        "refused": refused_docs(planned),
         "batches": [batch_doc(b, loaded.cdns[b.cdn].provider) for b in planned.batches],
         **(extra or {}),
     }
@@ -332,14 +334,38 @@ def show_plan(loaded: config_module.Config, changes: list[Change], extra: dict[s
         say(f"[{decision.cdn}] {decision.rule} rule: {decision.target.value} ({decision.reason})")
     for cdn, (escalated, before) in paid.items():
         say(f"[{cdn}] paid paths: {escalated} (a wildcard counts as one; {before} without escalation)")
+    show_refused(planned)
     show_batches(planned.batches, loaded)
 
 
+def show_refused(planned: Plan) -> None:
+    """What the plan will not purge at all (each fails its changes permanently), and why."""
+    for item in refused_docs(planned):
+        where = f"[{item['cdn']}] " if item.get("cdn") else ""
+        say(f"{where}REFUSED {item.get('kind', 'change')} {item['value']}: {item['reason']}")
+
+
+def refused_docs(planned: Plan) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = [
+        {"cdn": r.target.cdn, "kind": r.target.kind, "value": r.target.value, "reason": r.reason}
+        | {"sources": sorted(r.sources)}
+        for r in planned.refused
+    ]
+    found += [{"value": source, "reason": why, "sources": [source]} for source, why in planned.bad_sources.items()]
+    return found
+
+
 def show_batches(batches: list[Batch], loaded: config_module.Config) -> None:
+    """Each batch's exact requests, or why it would not be sent (the request boundary)."""
     for batch in batches:
         provider = loaded.cdns[batch.cdn].provider
         say(f"\n[{batch.cdn}] {batch.action} {len(batch.values)} {batch.kind}(s)")
-        for request in provider.requests(batch):
+        try:
+            requests = provider.build(batch)
+        except PurgeError as error:
+            say(f"  NOT SENT: {error}")
+            continue
+        for request in requests:
             say(render(request, provider))
 
 
@@ -369,7 +395,7 @@ def replay(*, sources: tuple[str, ...], send: bool, dry_run: bool, config_path: 
     secrets.resolve(loaded.secrets())
     setup_logs(debug=debug)
     planned = make_plan(changes, loaded)
-    outcomes = execute(planned.batches, loaded)
+    outcomes = execute(planned.batches, loaded) + refusal_outcomes(planned)
     report = Report(changes=changes, outcomes=outcomes, routed=planned.routed)
     sys.exit(report_outcomes(outcomes, extra={"changes": len(changes), "skipped": _skipped(report, loaded)}))
 
@@ -432,14 +458,18 @@ def outcome_doc(outcome: Outcome) -> dict[str, Any]:
 
 
 def batch_doc(batch: Batch, provider: Provider) -> dict[str, Any]:
-    return {
+    doc: dict[str, Any] = {
         "cdn": batch.cdn,
         "action": batch.action,
         "kind": batch.kind,
         "values": list(batch.values),
         "sources": sorted(batch.sources),
-        "requests": [request_doc(r, provider) for r in provider.requests(batch)],
     }
+    try:
+        doc["requests"] = [request_doc(r, provider) for r in provider.build(batch)]
+    except PurgeError as error:  # refused at the request boundary: it would not be sent
+        doc["requests"], doc["not_sent"] = [], str(error)
+    return doc
 
 
 def request_doc(request: httpx.Request, provider: Provider) -> dict[str, Any]:

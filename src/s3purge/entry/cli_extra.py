@@ -22,8 +22,9 @@ from s3purge.entry.cli import CONFIG, batch_doc, setup_logs, split_object  # cli
 from s3purge.entry.output import note, say, warn
 from s3purge.errors import ConfigError
 from s3purge.mapping import targets
-from s3purge.model import Action, Batch, Change, Target, TargetKind
-from s3purge.plan import plan_targets
+from s3purge.model import Action, Change, Target, TargetKind
+from s3purge.pipeline import refusal_outcomes
+from s3purge.plan import Plan, plan_targets
 from s3purge.spellings import decode, spellings
 from s3purge.unrouted import why_unrouted
 
@@ -78,7 +79,7 @@ def purge(
     --yes sends without asking, --dry-run only shows: the way to check a CDN's
     credentials and routes by hand before purging anything.
     """
-    from s3purge.entry.cli import execute, report_outcomes, show_batches
+    from s3purge.entry.cli import execute, refused_docs, report_outcomes, show_batches, show_refused
     from s3purge.entry.cli_deploy import asker
 
     listed_urls, listed_keys = _from_files(from_files)
@@ -94,13 +95,21 @@ def purge(
         *_kind_targets(cdn, "prefix", [_prefix(p) for p in prefixes], action),
         *_kind_targets(cdn, "everything", ["*"] if everything else [], action),
     ]
-    batches = _batches(loaded, cdn, wanted)
+    planned = _planned(loaded, cdn, wanted)
+    batches = planned.batches
     if not send:
         secrets.resolve(cdn.provider.options.secrets(), dict.fromkeys(secrets.DEFAULT_FETCHERS, _placeholder))
         if output.settings().json:
-            output.emit({"dry_run": True, "batches": [batch_doc(b, cdn.provider) for b in batches]})
+            widened = [
+                {"cdn": d.cdn, "rule": d.rule, "value": d.target.value, "reason": d.reason} for d in planned.decisions
+            ]
+            docs = [batch_doc(b, cdn.provider) for b in batches]
+            output.emit({"dry_run": True, "decisions": widened, "refused": refused_docs(planned), "batches": docs})
             return
+        for decision in planned.decisions:
+            say(f"[{decision.cdn}] {decision.rule} rule: {decision.target.value} ({decision.reason})")
         say(f"{sum(len(b.values) for b in batches)} target(s) -> {len(batches)} batch(es)")
+        show_refused(planned)
         show_batches(batches, loaded)
         if dry_run or not asker(yes=False)("Send these requests?"):
             note("\ndry run: nothing sent (add --yes to purge)")
@@ -109,7 +118,7 @@ def purge(
         cdn = _cdn(loaded, cdn_name)
     secrets.resolve(cdn.provider.options.secrets())
     setup_logs()
-    sys.exit(report_outcomes(execute(batches, loaded)))
+    sys.exit(report_outcomes(execute(batches, loaded) + refusal_outcomes(planned)))
 
 
 def _from_files(files: Iterable[TextIO]) -> tuple[list[str], list[str]]:
@@ -225,14 +234,14 @@ def _key_targets(loaded: Config, cdn: Cdn, keys: Iterable[str], action: Action |
     return found
 
 
-def _batches(loaded: Config, cdn: Cdn, wanted: list[Target]) -> list[Batch]:
+def _planned(loaded: Config, cdn: Cdn, wanted: list[Target]) -> Plan:
     """Deduplicated and packed exactly as the pipeline would, per action and kind."""
     for target in wanted:
         if target.action not in cdn.provider.supports.get(target.kind, frozenset()):
             raise click.UsageError(
                 f"{cdn.name}: vendor {cdn.provider.vendor!r} cannot {target.action} by {target.kind}"
             )
-    return plan_targets(wanted, loaded).batches
+    return plan_targets(wanted, loaded)
 
 
 def _placeholder(secret: secrets.Secret) -> str:

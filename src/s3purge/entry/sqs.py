@@ -1,20 +1,40 @@
-"""SQS at the edge: send narrowed retries, acknowledge, release. Shared by Lambda and the worker."""
+"""SQS at the edge, shared by Lambda and the worker: narrowed retries and dead letters, sent together.
+
+Both go out as SendMessageBatch calls of 10 entries, all chunks at once, so 100 narrowed
+retries cost one round trip, not 100 (they must fit in the invocation's safety margin).
+A message that failed permanently goes to the source queue's dead-letter queue (from its
+RedrivePolicy, asked once per process) at once, with its reason as a message attribute;
+a queue without one logs the message at error level and lets it be acknowledged.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from s3purge.events import retry_envelope
 from s3purge.model import Change
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.type_defs import SendMessageBatchRequestEntryTypeDef
+
+    from s3purge.pipeline import Dead
 
 log = logging.getLogger("s3purge")
+
+CHUNK = 10
+"""Entries per SendMessageBatch (SQS's maximum)."""
+CHUNK_BYTES = 200_000
+"""Body bytes per SendMessageBatch, below SQS's 256 KiB for the whole call."""
+REASON_CHARS = 1000
+"""A dead letter's reason attribute is cut here (the body says what failed)."""
 
 
 def retry_delay() -> int:
@@ -22,44 +42,145 @@ def retry_delay() -> int:
     return min(900, max(0, int(os.environ.get("S3PURGE_RETRY_DELAY", "30"))))
 
 
+AWS_ENVIRONMENT = (
+    *("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SQS", "AWS_PROFILE", "AWS_REGION", "AWS_DEFAULT_REGION"),
+    *("AWS_ACCESS_KEY_ID", "AWS_MAX_ATTEMPTS"),
+)
+"""What boto3 builds a client from; a command that changes it (the CLI's --profile) gets its own."""
+
+
 def sqs_client() -> SQSClient:
+    """One client per process and AWS environment (creating one costs tens of ms; clients are thread-safe)."""
+    return _client(tuple(os.environ.get(name) for name in AWS_ENVIRONMENT))
+
+
+@lru_cache(maxsize=4)
+def _client(environment: tuple[str | None, ...]) -> SQSClient:
     import boto3
 
     return boto3.client("sqs")
 
 
+def forget() -> None:
+    """Drop the cached client and queue lookups (a fresh process, for tests)."""
+    for cached in (_client, queue_url, dead_letter_url):
+        cached.cache_clear()
+
+
 @lru_cache(maxsize=32)
 def queue_url(client: SQSClient, queue_arn: str) -> str:
-    """arn:aws:sqs:REGION:ACCOUNT:NAME -> the queue's URL (asked once per container)."""
+    """arn:aws:sqs:REGION:ACCOUNT:NAME -> the queue's URL (asked once per process)."""
     _, _, _, _, account, name = queue_arn.split(":", 5)
     return client.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
+
+
+@lru_cache(maxsize=32)
+def dead_letter_url(client: SQSClient, source_url: str) -> str | None:
+    """The URL of the source queue's dead-letter queue, from its RedrivePolicy (asked once per process)."""
+    answer = client.get_queue_attributes(QueueUrl=source_url, AttributeNames=["RedrivePolicy"])
+    found = answer.get("Attributes", {})  # absent when the queue has none of those asked
+    policy = found.get("RedrivePolicy")
+    if not policy:
+        return None
+    # The DLQ lives in the source queue's region: its URL is the source's with the ARN's account and
+    # name, so no GetQueueUrl call (and no permission for it) is needed.
+    _, _, _, _, account, name = json.loads(policy)["deadLetterTargetArn"].split(":", 5)
+    return f"{source_url.rsplit('/', 2)[0]}/{account}/{name}"
+
+
+@dataclass(frozen=True)
+class _Out:
+    message_id: str
+    body: str
+    attributes: dict[str, str]
 
 
 def send_retries(client: SQSClient, url: str, retries: dict[str, list[Change]], delay: int | None = None) -> set[str]:
     """Enqueue each message's narrowed changes (after `delay` s, default retry_delay());
     the ids whose retry could not be sent."""
-    unsent = set()
+    out = [_Out(i, retry_envelope(changes), {}) for i, changes in retries.items()]
+    unsent = _send(client, url, out, delay=retry_delay() if delay is None else min(900, delay))
     for message_id, changes in retries.items():
-        body = retry_envelope(changes)
-        extra: dict[str, Any] = {}
-        if url.endswith(".fifo"):  # FIFO queues need a group and refuse per-message delays
-            extra = {
-                "MessageGroupId": "s3purge-retry",
-                "MessageDeduplicationId": hashlib.sha256(body.encode()).hexdigest(),
-            }
-        else:
-            extra = {"DelaySeconds": retry_delay() if delay is None else min(900, delay)}
-        try:
-            client.send_message(QueueUrl=url, MessageBody=body, **extra)
-        except Exception as error:  # noqa: BLE001 - then the original is failed instead
-            log.warning("retry not enqueued", extra={"message_id": message_id, "error": str(error)})
-            unsent.add(message_id)
-        else:
-            log.info(
-                "retry enqueued",
-                extra={
-                    "message_id": message_id,
-                    "cdns": sorted({c for ch in changes for c in ch.cdns or ()}),
-                },
-            )
+        if message_id not in unsent:
+            cdns = sorted({c for change in changes for c in change.cdns or ()})
+            log.info("retry enqueued", extra={"message_id": message_id, "cdns": cdns})
     return unsent
+
+
+def send_dead(client: SQSClient, source_url: str, dead: dict[str, Dead], bodies: dict[str, str]) -> set[str]:
+    """Move permanently failed messages to the source queue's DLQ now; the ids that could not be moved.
+
+    The body is the message narrowed to its permanently failed CDNs (what a redrive should redo),
+    or the original body when it could not be read at all."""
+    if not dead:
+        return set()
+    try:
+        target = dead_letter_url(client, source_url)
+    except Exception as error:  # noqa: BLE001 - then they go back to the queue, as before
+        log.warning("dead-letter queue not found", extra={"queue_url": source_url, "error": str(error)})
+        return set(dead)
+    for message_id, why in dead.items():
+        log.error(
+            "purge failed permanently" + ("; sent to the dead-letter queue" if target else "; no dead-letter queue"),
+            extra={"message_id": message_id, "reason": why.reason},
+        )
+    if target is None:
+        return set()  # nowhere to keep it: logged above, acknowledged
+    out = [
+        _Out(
+            message_id,
+            retry_envelope(why.changes) if why.changes else bodies.get(message_id) or "(empty)",
+            {"s3purge-reason": why.reason[:REASON_CHARS] or "unknown", "s3purge-message-id": message_id},
+        )
+        for message_id, why in dead.items()
+    ]
+    return _send(client, target, out, delay=0)
+
+
+def _send(client: SQSClient, url: str, out: list[_Out], delay: int) -> set[str]:
+    """Send every message, 10 per SendMessageBatch and all batches at once; the ids not sent."""
+    chunks = _chunks(out)
+    if not chunks:
+        return set()
+    with ThreadPoolExecutor(min(len(chunks), 10), thread_name_prefix="s3purge-sqs") as pool:
+        return set().union(*pool.map(lambda chunk: _send_chunk(client, url, chunk, delay), chunks))
+
+
+def _chunks(out: list[_Out]) -> list[list[_Out]]:
+    chunks: list[list[_Out]] = []
+    size = 0
+    for item in out:
+        cost = len(item.body.encode()) + sum(len(k) + len(v) for k, v in item.attributes.items())
+        if not chunks or len(chunks[-1]) == CHUNK or size + cost > CHUNK_BYTES:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(item)
+        size += cost
+    return chunks
+
+
+def _send_chunk(client: SQSClient, url: str, chunk: list[_Out], delay: int) -> set[str]:
+    entries = [_entry(str(n), item, url, delay) for n, item in enumerate(chunk)]
+    try:
+        answer = client.send_message_batch(QueueUrl=url, Entries=entries)
+    except Exception as error:  # noqa: BLE001 - then those originals are failed instead
+        log.warning("messages not enqueued", extra={"queue_url": url, "count": len(chunk), "error": str(error)})
+        return {item.message_id for item in chunk}
+    failed = {int(f["Id"]) for f in answer.get("Failed", [])}
+    for entry in answer.get("Failed", []):
+        log.warning("message not enqueued", extra={"queue_url": url, "code": entry.get("Code")})
+    return {chunk[n].message_id for n in failed}
+
+
+def _entry(ident: str, item: _Out, url: str, delay: int) -> SendMessageBatchRequestEntryTypeDef:
+    entry: SendMessageBatchRequestEntryTypeDef = {"Id": ident, "MessageBody": item.body}
+    if item.attributes:
+        entry["MessageAttributes"] = {
+            name: {"DataType": "String", "StringValue": value} for name, value in item.attributes.items()
+        }
+    if url.endswith(".fifo"):  # FIFO queues need a group and refuse per-message delays
+        entry["MessageGroupId"] = "s3purge-retry"
+        entry["MessageDeduplicationId"] = hashlib.sha256(item.body.encode()).hexdigest()
+    elif delay:
+        entry["DelaySeconds"] = delay
+    return entry

@@ -1,10 +1,13 @@
 """`s3purge worker`: a long-running SQS consumer running the same pipeline as Lambda.
 
 A message is deleted only when every CDN its changes route to accepted the purge. On a
-partial failure a copy narrowed to the failed CDNs is enqueued first. Failed messages
-are left for SQS to redeliver (and, after maxReceiveCount, to move to the dead-letter
-queue). Run several workers on one queue to scale out: SQS's visibility timeout keeps
-them apart, and each batch must finish before that timeout runs out.
+partial failure a copy narrowed to the failed CDNs is enqueued first. Messages that
+failed retryably everywhere are left for SQS to redeliver (and, after maxReceiveCount, to
+move to the dead-letter queue); messages that failed permanently (unreadable, a refused
+key, a request the vendor rejects) are moved to the dead-letter queue at once with their
+reason, and deleted. No batch, however hostile, stops the worker. Run several workers on
+one queue to scale out: SQS's visibility timeout keeps them apart, and each batch must
+finish before that timeout runs out.
 SIGTERM/SIGINT: stop receiving, finish the batch in hand, exit.
 """
 
@@ -77,6 +80,9 @@ class Worker:
             except (BotoCoreError, ClientError) as error:  # SQS unreachable or throttling: keep going
                 log.error("sqs call failed; retrying", extra={"error": str(error), "retry_in_s": SQS_BACKOFF})
                 self.stopping.wait(SQS_BACKOFF)
+            except Exception:  # a bug must not stop the worker: the batch's messages come back to the queue
+                log.exception("batch failed; its messages will be redelivered")
+                self.stopping.wait(SQS_BACKOFF)
         self.later.close()  # second purges still waiting run now: a clean stop drops none
         log.info("worker stopped", extra={"queue_url": self.queue_url})
 
@@ -106,8 +112,10 @@ class Worker:
         metrics.publish(report, self.pipeline.config, received)
         self.later.schedule(report.second)
         handles = {m["MessageId"]: m["ReceiptHandle"] for m in received}
+        bodies = {m["MessageId"]: m.get("Body", "") for m in received}
         unsent = sqs.send_retries(self.client, self.queue_url, settlement.retry)
-        done = [i for i in [*settlement.ack, *settlement.retry] if i not in unsent]
+        unsent |= sqs.send_dead(self.client, self.queue_url, settlement.dead, bodies)
+        done = [i for i in dict.fromkeys([*settlement.ack, *settlement.retry, *settlement.dead]) if i not in unsent]
         self._delete(done, handles)
         for message_id, reason in settlement.fail.items():
             log.error(
@@ -118,7 +126,8 @@ class Worker:
             "batch settled",
             extra={
                 "acked": len(settlement.ack),
-                "narrowed": len(settlement.retry) - len(unsent),
+                "narrowed": len(set(settlement.retry) - unsent),
+                "dead_lettered": len(set(settlement.dead) - unsent),
                 "failed": len(settlement.fail) + len(unsent),
             },
         )

@@ -20,8 +20,8 @@ import httpx
 
 from s3purge.checks import Host
 from s3purge.errors import Rejected, Retryable
-from s3purge.model import Batch
-from s3purge.providers.base import Limits, Provider, Rate, VendorOptions, judge_status
+from s3purge.model import Batch, TargetKind
+from s3purge.providers.base import Limits, Provider, Rate, TagRules, VendorOptions, judge_status
 from s3purge.providers.edgegrid import EdgeGridAuth
 from s3purge.secrets import Secret
 
@@ -29,7 +29,7 @@ BODY_LIMIT = 50_000
 """Akamai answers 413 above this many bytes (the strictest figure in its docs)."""
 ENVELOPE = len('{"objects":[]}') - 1
 """Body bytes besides the items (item_bytes counts a comma per item; the last has none)."""
-PATHS = {"url": "url", "tag": "tag", "everything": "cpcode"}
+PATHS: dict[TargetKind, str] = {"url": "url", "tag": "tag", "everything": "cpcode"}
 CREDENTIALS = ("client_token", "client_secret", "access_token")
 
 
@@ -71,6 +71,12 @@ class Akamai(Provider):
     )
     Options = AkamaiOptions
     options: AkamaiOptions
+    endpoints: ClassVar = {
+        kind: tuple(f"/ccu/v3/{action}/{path}/{{network}}" for action in ("invalidate", "delete"))
+        for kind, path in PATHS.items()
+    }
+    # Cache tags are RFC 9110 tokens without '*', at most 128 characters, case-sensitive.
+    tag_rules = TagRules(allowed="!#$&'+-.^_`|~", max_length=128)
 
     @property
     def scheme_agnostic(self) -> bool:
@@ -84,6 +90,9 @@ class Akamai(Provider):
             creds = {name: getattr(opts, name) for name in CREDENTIALS}
             return {**creds, "host": Secret("plain", value=opts.host or "")}
         return _read_edgerc(Path(opts.edgerc).expanduser(), opts.section)
+
+    def bases(self) -> tuple[str, ...]:
+        return (self.options.api_base or f"https://{self._credentials['host'].reveal()}",)
 
     @property
     def auth(self) -> httpx.Auth:

@@ -1,26 +1,33 @@
 """What a vendor module declares and does.
 
 A provider declares, as data, what it can purge (`supports`), how much fits in one call
-and how fast it may call (`limits`), and the options its config takes (`Options`). It
-turns a Batch into HTTP requests and judges each response. Batching, throttling,
-retries and deadlines live once in the core (plan.py, execute.py), never in a provider.
+and how fast it may call (`limits`), where its purge calls go (`api`, `endpoints`), which
+characters are wildcards in its URLs (`wildcards`), what a tag may hold (`tag_rules`), and
+the options its config takes (`Options`). It turns a Batch into HTTP requests and judges
+each response. Batching, throttling, retries, deadlines and the request boundary
+(boundary.py) live once in the core and this base class, never in a vendor module.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import email.utils
 import json
+import string
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from itertools import product
 from typing import Any, ClassVar, Literal
+from urllib.parse import quote, urlsplit
 
 import httpx
 import msgspec
 
 from s3purge.checks import ApiBase
-from s3purge.errors import Rejected, Retryable
+from s3purge.errors import Rejected, Retryable, Unsafe
 from s3purge.model import Action, Batch, Target, TargetKind
+from s3purge.providers.boundary import Endpoint, encode_tag, request_problems, url_problem, wildcard_cut
 from s3purge.secrets import Secret
 
 Supports = Mapping[TargetKind, frozenset[Action]]
@@ -50,9 +57,49 @@ class Limits:
     rate: Rate | None = None
     timeout: float = 10.0
 
+    max_items_allowed: int | None = None
+    """The most items an account may set with `max_items` (None: max_items as declared is the most)."""
+
     def items(self, kind: TargetKind) -> int:
         """Most items of `kind` one call may carry."""
         return min(self.max_items, self.kind_items.get(kind, self.max_items))
+
+    def max_items_problem(self, wanted: int) -> str:
+        """Why an account cannot set `max_items: wanted` ('' when it can)."""
+        most = self.max_items_allowed or self.max_items
+        if wanted <= most:
+            return ""
+        return "takes one item per call" if most == 1 else f"takes at most {most} items per call"
+
+
+@dataclass(frozen=True, slots=True)
+class Wildcards:
+    """Characters a vendor reads as a wildcard in a URL to purge, and which it cannot escape:
+    a key holding one is purged as the URL prefix before it (named as a widening)."""
+
+    trailing_only: bool = False
+    """nginx partial keys: only a final `*` is a wildcard."""
+    note: str = ""
+    """Says where the wildcard applies, e.g. "on caches with partial-key purge (nginx)"."""
+
+
+@dataclass(frozen=True, slots=True)
+class TagRules:
+    """What one tag may hold at a vendor; other characters are percent-encoded (boundary.encode_tag)."""
+
+    allowed: str
+    """ASCII punctuation a tag may hold as is, besides letters, digits and `-._~`."""
+    max_length: int | None = None
+    case_sensitive: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """A target as the vendor can take it: as it is, made safe, widened (with why), or refused."""
+
+    target: Target | None
+    widened: str = ""
+    refused: str = ""
 
 
 class VendorOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -76,6 +123,9 @@ class VendorOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
         return found
 
 
+PRINTABLE_ASCII = "".join(chr(c) for c in range(0x21, 0x7F))
+
+
 class Provider:
     """One CDN account of one vendor."""
 
@@ -85,10 +135,20 @@ class Provider:
     Options: ClassVar[type[VendorOptions]] = VendorOptions
     secret_headers: ClassVar[frozenset[str]] = frozenset({"authorization"})
     """Header names whose values are redacted wherever a request is shown."""
+    api: ClassVar[str] = ""
+    """The vendor's API base URL (an account's `api_base` replaces it)."""
+    endpoints: ClassVar[Mapping[TargetKind, tuple[str, ...]]] = {}
+    """Per kind, the paths under the API base its purge calls go to: `{name}` is the option of
+    that name (URL-quoted; a list gives one path per item), a trailing `*` allows anything below."""
+    wildcards: ClassVar[Wildcards | None] = None
+    """Set when `*` in a URL to purge is a wildcard the vendor cannot escape."""
+    tag_rules: ClassVar[TagRules | None] = None
+    """What a tag may hold, for vendors that purge by tag."""
 
     def __init__(self, name: str, options: VendorOptions) -> None:
         self.name = name
         self.options = options
+        self._endpoints: dict[TargetKind, list[Endpoint]] = {}
 
     @property
     def scheme_agnostic(self) -> bool:
@@ -99,6 +159,8 @@ class Provider:
         """Targets with one identity are one cache object, purged once (http:// = https:// here)."""
         if self.scheme_agnostic and target.kind in ("url", "prefix") and target.action != "load":
             return target.value.partition("://")[2]  # a prefetch, though, loads one scheme's copy
+        if target.kind == "tag" and self.tag_rules is not None and not self.tag_rules.case_sensitive:
+            return target.value.lower()
         return target.value
 
     def item_bytes(self, value: str) -> int:
@@ -114,9 +176,98 @@ class Provider:
         """The HTTP requests that carry out this batch (all must succeed)."""
         raise NotImplementedError
 
+    def build(self, batch: Batch) -> list[httpx.Request]:
+        """`requests(batch)`, each checked at the request boundary; raises Unsafe instead of
+        returning anything that must not be sent, and for any error while building."""
+        try:
+            built = self.requests(batch)
+        except Rejected:
+            raise
+        except Exception as error:  # noqa: BLE001 - a key or option the vendor module cannot express
+            raise Unsafe(f"cannot build the request ({type(error).__name__}: {str(error)[:200]})") from None
+        endpoints = self.purge_endpoints(batch.kind)
+        problems = [problem for request in built for problem in request_problems(request, endpoints)]
+        if batch.kind in ("url", "prefix"):
+            problems += [f"{value[:200]}: {p}" for value in batch.values if (p := url_problem(value))]
+        if problems:
+            raise Unsafe("request refused at the boundary: " + "; ".join(dict.fromkeys(problems)))
+        return built
+
+    def admit(self, target: Target, everything: bool = False) -> Admission:
+        """The target as this vendor can purge it. `everything`: the account's escalation allows a
+        whole-site purge, which a wildcard in a key may then become."""
+        if target.kind == "tag":
+            return self._admit_tag(target)
+        if target.kind not in ("url", "prefix"):
+            return Admission(target)
+        problem = url_problem(target.value)
+        if problem:
+            return Admission(None, refused=problem)
+        return self._admit_wildcard(target, everything)
+
+    def bases(self) -> tuple[str, ...]:
+        """The API base URLs its calls go to (several for self-hosted caches)."""
+        base: str | None = getattr(self.options, "api_base", None)
+        return (base or self.api,)
+
+    def endpoint_fields(self) -> dict[str, tuple[str, ...]]:
+        """Values of the `{name}` placeholders in `endpoints`: the options of that name, quoted."""
+        names = {n for paths in self.endpoints.values() for p in paths for _, n, _, _ in string.Formatter().parse(p)}
+        fields: dict[str, tuple[str, ...]] = {}
+        for name in names - {None}:
+            assert name is not None
+            value = getattr(self.options, name, None)
+            items = value if isinstance(value, list | tuple) else [value]
+            fields[name] = tuple(quote(str(v), safe="") for v in items if v is not None)
+        return fields
+
+    def purge_endpoints(self, kind: TargetKind) -> list[Endpoint]:
+        """Every URL (or URL prefix) a call for `kind` may go to."""
+        if kind not in self._endpoints:
+            fields = self.endpoint_fields()
+            found = []
+            for base, template in product(self.bases(), self.endpoints.get(kind, ())):
+                names = [n for _, n, _, _ in string.Formatter().parse(template) if n]
+                for values in product(*(fields.get(n, ()) for n in names)):
+                    path = template.format(**dict(zip(names, values, strict=True)))
+                    found.append(Endpoint.of(base.rstrip("/") + path))
+            self._endpoints[kind] = found
+        return self._endpoints[kind]
+
+    def _admit_wildcard(self, target: Target, everything: bool) -> Admission:
+        rule = self.wildcards
+        cut = wildcard_cut(target.value, rule.trailing_only) if rule else None
+        if rule is None or cut is None:
+            return Admission(target)
+        whole = urlsplit(cut).path in ("", "/")
+        if whole and not everything:
+            return Admission(
+                None,
+                refused=f"its '*' is a wildcard here{_on(rule)} and would purge the whole site"
+                " (allowed only with everything_threshold)",
+            )
+        return Admission(target, widened=f"'*' is a wildcard{_on(rule)}: purges every URL starting with {cut}")
+
+    def _admit_tag(self, target: Target) -> Admission:
+        rules = self.tag_rules
+        if rules is None:
+            return Admission(target)
+        try:
+            tag = encode_tag(target.value, rules.allowed)
+        except UnicodeEncodeError:
+            return Admission(None, refused="the tag is not valid Unicode text")
+        if rules.max_length is not None and len(tag) > rules.max_length:
+            most = rules.max_length
+            return Admission(None, refused=f"the tag is {len(tag)} characters once encoded; the vendor takes {most}")
+        return Admission(dataclasses.replace(target, value=tag))
+
     def judge(self, response: httpx.Response) -> str:
         """Raise Retryable/Rejected for a failed call, else return vendor ids for the log."""
         return judge_status(response)
+
+
+def _on(rule: Wildcards) -> str:
+    return f" {rule.note}" if rule.note else ""
 
 
 def judge_status(response: httpx.Response, hint: str = "") -> str:

@@ -19,7 +19,16 @@ from msgspec import Meta
 from s3purge.checks import HeaderValue, HttpToken
 from s3purge.errors import Rejected, Retryable
 from s3purge.model import Batch
-from s3purge.providers.base import Limits, Provider, Rate, VendorOptions, judge_status, retry_after
+from s3purge.providers.base import (
+    PRINTABLE_ASCII,
+    Limits,
+    Provider,
+    Rate,
+    TagRules,
+    VendorOptions,
+    judge_status,
+    retry_after,
+)
 from s3purge.secrets import Secret
 
 API = "https://api.cloudflare.com/client/v4"
@@ -51,12 +60,17 @@ class Cloudflare(Provider):
     limits = Limits(
         max_items=100,
         kind_items={"tag": FLEX_MAX, "prefix": FLEX_MAX, "everything": 1},
+        max_items_allowed=500,  # URL purges on Enterprise zones
         concurrency=4,
         rate=Rate(per_second=4, burst=20),
     )
     Options = CloudflareOptions
     options: CloudflareOptions
     secret_headers = frozenset({"authorization", "x-auth-key"})
+    api = API
+    endpoints: ClassVar = dict.fromkeys(("url", "tag", "prefix", "everything"), ("/zones/{zone_id}/purge_cache",))
+    # Cache-Tag: printable ASCII, comma-separated, case-insensitive; a purge takes tags of <= 1,024 characters.
+    tag_rules = TagRules(allowed=PRINTABLE_ASCII.replace(",", ""), max_length=1024, case_sensitive=False)
 
     def requests(self, batch: Batch) -> list[httpx.Request]:
         opts = self.options

@@ -22,7 +22,7 @@ from msgspec import Meta
 
 from s3purge.errors import Rejected, Retryable
 from s3purge.model import Batch, Target, TargetKind
-from s3purge.providers.base import Limits, Provider, VendorOptions, judge_status, retry_after
+from s3purge.providers.base import Limits, Provider, VendorOptions, Wildcards, judge_status, retry_after
 
 API_BASE = "https://cloudfront.amazonaws.com"
 NS = "http://cloudfront.amazonaws.com/doc/2020-05-31/"
@@ -56,6 +56,11 @@ class CloudFront(Provider):
     Options = CloudFrontOptions
     options: CloudFrontOptions
     secret_headers = frozenset({"authorization", "x-amz-security-token"})
+    api = API_BASE
+    endpoints: ClassVar = dict.fromkeys(
+        ("url", "prefix", "everything"), ("/2020-05-31/distribution/{distribution_ids}/invalidation",)
+    )
+    wildcards = Wildcards()
 
     def __init__(self, name: str, options: VendorOptions) -> None:
         super().__init__(name, options)

@@ -12,14 +12,17 @@ covers http and https, but a load is per scheme, so loads are not merged across 
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from typing import ClassVar, Literal
+from urllib.parse import quote
 
 import httpx
 
 from s3purge.errors import Rejected, Retryable
-from s3purge.model import Batch
-from s3purge.providers.base import Limits, Provider, VendorOptions, judge_status
+from s3purge.model import Batch, Target
+from s3purge.providers.base import Limits, Provider, VendorOptions, Wildcards, judge_status
+from s3purge.providers.boundary import wildcard_cut
 from s3purge.secrets import Secret
 
 API = "https://api.edgecast.com"
@@ -50,21 +53,30 @@ class Edgecast(Provider):
     limits = Limits(max_items=1, concurrency=16)
     Options = EdgecastOptions
     options: EdgecastOptions
+    api = API
+    endpoints: ClassVar = {
+        "url": ("/v2/mcc/customers/{account}/edge/purge", "/v2/mcc/customers/{account}/edge/load"),
+        "prefix": ("/v2/mcc/customers/{account}/edge/purge",),
+        "everything": ("/v2/mcc/customers/{account}/edge/purge",),
+    }
+    wildcards = Wildcards()  # a `*` anywhere in MediaPath matches; there is no escape
 
     @property
     def scheme_agnostic(self) -> bool:
         return True  # a purge covers http and https (the core never merges schemes for a load)
 
+    def identity(self, target: Target) -> str:
+        return super().identity(dataclasses.replace(target, value=_media_path(target.kind, target.value)))
+
     def requests(self, batch: Batch) -> list[httpx.Request]:
         return [self._request(batch, value) for value in batch.values]  # one item per call
 
     def _request(self, batch: Batch, value: str) -> httpx.Request:
-        if batch.kind in ("prefix", "everything"):
-            value = value.rstrip("/") + "/*"  # Edgecast's recursive directory wildcard
         opts = self.options
-        url = f"{(opts.api_base or API).rstrip('/')}/v2/mcc/customers/{opts.account}/edge/{batch.action}"
+        account = quote(opts.account, safe="")
+        url = f"{(opts.api_base or API).rstrip('/')}/v2/mcc/customers/{account}/edge/{batch.action}"
         headers = {"Authorization": f"TOK:{opts.token.reveal()}", "Accept": "application/json"}
-        body = {"MediaPath": value, "MediaType": MEDIA_TYPES[opts.platform]}
+        body = {"MediaPath": _media_path(batch.kind, value), "MediaType": MEDIA_TYPES[opts.platform]}
         return httpx.Request("PUT", url, headers=headers, json=body)
 
     def judge(self, response: httpx.Response) -> str:
@@ -74,6 +86,14 @@ class Edgecast(Provider):
             raise Rejected(f"HTTP 400: {_message(response)}", "check account (the hex customer number) and platform")
         judge_status(response)
         return f"id {_body(response).get('Id', '?')}"
+
+
+def _media_path(kind: str, value: str) -> str:
+    """The URL as Edgecast matches it: a directory is `dir/*`; a key with `*` is cut after its first one."""
+    if kind in ("prefix", "everything"):
+        return value.rstrip("/") + "/*"  # Edgecast's recursive directory wildcard
+    cut = wildcard_cut(value)
+    return value if cut is None else cut + "*"
 
 
 def _body(response: httpx.Response) -> dict[str, object]:

@@ -17,7 +17,15 @@ import httpx
 
 from s3purge.errors import Rejected, Retryable
 from s3purge.model import Batch
-from s3purge.providers.base import Limits, Provider, VendorOptions, judge_status, retry_after
+from s3purge.providers.base import (
+    PRINTABLE_ASCII,
+    Limits,
+    Provider,
+    TagRules,
+    VendorOptions,
+    judge_status,
+    retry_after,
+)
 from s3purge.secrets import Secret
 
 API = "https://api.fastly.com"
@@ -43,6 +51,14 @@ class Fastly(Provider):
     Options = FastlyOptions
     options: FastlyOptions
     secret_headers = frozenset({"fastly-key"})
+    api = API
+    endpoints: ClassVar = {
+        "url": ("/purge/*",),
+        "tag": ("/service/{service_id}/purge",),
+        "everything": ("/service/{service_id}/purge_all",),
+    }
+    # Surrogate-Key headers separate keys by spaces; a key is at most 1,024 bytes.
+    tag_rules = TagRules(allowed=PRINTABLE_ASCII, max_length=1024)
 
     @property
     def scheme_agnostic(self) -> bool:

@@ -12,11 +12,12 @@ a warm process logs in once and discovers the hash once, not twice per record as
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Generator
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import httpx
 
@@ -28,6 +29,7 @@ from s3purge.secrets import Secret
 API = "https://striketracker.highwinds.com"
 ME = "@me"
 """Stands for the account hash in a purge URL until /users/me has told us."""
+ACCOUNT = re.compile(r"[A-Za-z0-9_-]{1,64}")
 MARGIN = 60.0
 """Seconds before a token's stated expiry at which it counts as expired."""
 Flow = Generator[httpx.Request, httpx.Response, str]
@@ -64,9 +66,15 @@ class Highwinds(Provider):
     Options = HighwindsOptions
     options: HighwindsOptions
 
+    api = API
+    endpoints: ClassVar = dict.fromkeys(("url", "prefix", "everything"), ("/api/v1/accounts/{account_hash}/purge",))
+
     def __init__(self, name: str, options: VendorOptions) -> None:
         super().__init__(name, options)
         self._auth = StrikeTrackerAuth(self.options.api_base or API, self.options)
+
+    def endpoint_fields(self) -> dict[str, tuple[str, ...]]:
+        return {"account_hash": (_account(self.options.account_hash),)}
 
     @property
     def auth(self) -> httpx.Auth:
@@ -77,7 +85,7 @@ class Highwinds(Provider):
         values = batch.values if batch.kind != "everything" else tuple(_root(v) for v in batch.values)
         # Real JSON booleans: the old script sent "false" as a string.
         items = [{"url": v, "recursive": recursive, "invalidateOnly": batch.action == "invalidate"} for v in values]
-        account = self.options.account_hash or ME  # the auth flow fills in the discovered hash
+        account = _account(self.options.account_hash)  # the auth flow fills in the discovered hash
         url = f"{(self.options.api_base or API).rstrip('/')}/api/v1/accounts/{account}/purge"
         headers = {"Accept": "application/json", "X-Application-Id": self.options.application_id}
         return [httpx.Request("POST", url, headers=headers, json={"list": items})]
@@ -148,7 +156,10 @@ class StrikeTrackerAuth(httpx.Auth):
                     self._token = None  # expired between login and now: log in again on retry
                     raise Retryable("StrikeTracker refused the token for /users/me")
                 judge_status(response, "check that this login may read its own user (/api/v1/users/me)")
-                self._account = str(_field(response, "accountHash")["accountHash"])
+                account = str(_field(response, "accountHash")["accountHash"])
+                if not ACCOUNT.fullmatch(account):  # it goes into the purge path: never let it move the path
+                    raise Rejected("StrikeTracker answered an account hash that is not one", "check api_base")
+                self._account = account
             return self._account
 
     def _call(
@@ -170,6 +181,10 @@ def _field(response: httpx.Response, name: str) -> dict[str, Any]:
     if not isinstance(body, dict) or name not in body:
         raise Rejected(f"StrikeTracker answered {response.request.url.path} without {name}", "check api_base")
     return body
+
+
+def _account(account_hash: str | None) -> str:
+    return quote(account_hash, safe="") if account_hash else ME
 
 
 def _root(url: str) -> str:

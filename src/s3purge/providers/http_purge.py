@@ -19,7 +19,7 @@ from msgspec import Meta
 from s3purge.checks import EndpointUrl, HttpToken, UrlPath
 from s3purge.errors import Rejected
 from s3purge.model import Batch
-from s3purge.providers.base import Limits, Provider, VendorOptions, judge_status
+from s3purge.providers.base import PRINTABLE_ASCII, Limits, Provider, TagRules, VendorOptions, Wildcards, judge_status
 from s3purge.secrets import Secret
 
 
@@ -51,6 +51,10 @@ class HttpPurge(Provider):
     limits = Limits(max_items=1, concurrency=16, timeout=5.0)
     Options = HttpPurgeOptions
     options: HttpPurgeOptions
+    endpoints: ClassVar = {"url": ("{path_prefix}/*",), "prefix": ("/",), "everything": ("/",), "tag": ("/",)}
+    wildcards = Wildcards(trailing_only=True, note="on caches with partial-key purge (nginx)")
+    # xkey splits its header on spaces and commas; the header must stay printable ASCII.
+    tag_rules = TagRules(allowed=PRINTABLE_ASCII.replace(",", ""))
 
     @property
     def scheme_agnostic(self) -> bool:
@@ -60,9 +64,14 @@ class HttpPurge(Provider):
     def secret_headers(self) -> frozenset[str]:  # type: ignore[override]
         return frozenset(name.lower() for name in self.options.headers) | {"authorization"}
 
+    def bases(self) -> tuple[str, ...]:
+        return tuple(self.options.endpoints)
+
+    def endpoint_fields(self) -> dict[str, tuple[str, ...]]:
+        return {"path_prefix": (self.options.path_prefix,)}  # a path: its slashes stay
+
     def requests(self, batch: Batch) -> list[httpx.Request]:
-        (value,) = batch.values
-        return [self._request(endpoint, batch, value) for endpoint in self.options.endpoints]
+        return [self._request(endpoint, batch, value) for value in batch.values for endpoint in self.options.endpoints]
 
     def _request(self, endpoint: str, batch: Batch, value: str) -> httpx.Request:
         opts = self.options
