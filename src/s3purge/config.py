@@ -37,6 +37,7 @@ from s3purge import yamlfile
 from s3purge.checks import TAG_FIELDS, Checker, EndpointUrl, Host, TagTemplate, UrlPath
 from s3purge.errors import ConfigError
 from s3purge.escalate import Thresholds
+from s3purge.locations import Loc, dotted, is_legacy
 from s3purge.model import Action, EventKind, TargetKind
 from s3purge.providers import known_vendors, provider_class
 from s3purge.providers.base import Limits, Provider, Rate
@@ -45,9 +46,6 @@ from s3purge.spellings import SPELLINGS, Spelling
 
 __all__ = ["TAG_FIELDS", "Cdn", "Config", "Route", "load", "parse"]
 
-Loc = tuple[str | int, ...]
-LEGACY_MARK = "cdnDomains"
-"""Top-level key of the original scripts' config format (converted by s3purge.legacy)."""
 Problems = list[tuple[Loc, str]]
 
 
@@ -154,7 +152,7 @@ def load(path: str | Path) -> Config:
 def parse(text: str, name: str = "<config>") -> Config:
     tree = yamlfile.parse(text, name)
     raw, origins = tree.data, None
-    if isinstance(raw, dict) and LEGACY_MARK in raw:  # the original scripts' format: errors point at its lines
+    if is_legacy(raw):  # the original scripts' format: errors point at its lines
         raw, origins = _from_legacy(raw, name, tree.lines)
     cdns, buckets, problems = _validated(raw)
     problems = tree.problems + problems
@@ -176,7 +174,7 @@ def _from_legacy(raw: Any, name: str, lines: dict[Loc, int]) -> tuple[dict[str, 
     except legacy.LegacyError as error:
         raise ConfigError(_report(name, lines, error.problems)) from None
     for at, note in converted.notes:
-        logging.getLogger("s3purge").warning(f"{name}:{_line_of(lines, at)}: {legacy.dotted(at)}: {note}")
+        logging.getLogger("s3purge").warning(f"{name}:{_line_of(lines, at)}: {dotted(at)}: {note}")
     return converted.document, converted.origins
 
 
@@ -303,7 +301,7 @@ def _limits(declared: Limits, account: Account) -> Limits:
 
 def _report(name: str, lines: dict[Loc, int], problems: Iterable[tuple[Loc, str]]) -> str:
     located = sorted(((_line_of(lines, loc), loc, msg) for loc, msg in problems), key=lambda p: p[0])
-    rows = [f"{name}:{line}: {_dotted(loc) or '(top)'}: {msg}" for line, loc, msg in located]
+    rows = [f"{name}:{line}: {dotted(loc) or '(top)'}: {msg}" for line, loc, msg in located]
     if len(rows) == 1:
         return rows[0]
     return f"{name}: {len(rows)} problems\n  " + "\n  ".join(rows)
@@ -315,10 +313,3 @@ def _line_of(lines: dict[Loc, int], loc: Loc) -> int:
         if loc[:end] in lines:
             return lines[loc[:end]]
     return 1
-
-
-def _dotted(loc: Loc) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out

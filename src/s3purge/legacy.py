@@ -30,10 +30,9 @@ from typing import Any
 
 import yaml
 
-from s3purge.config import LEGACY_MARK
+from s3purge.locations import LEGACY_MARK, Loc, dotted
 from s3purge.secrets import SOURCES
 
-Loc = tuple[str | int, ...]
 Platform = tuple[str | None, Loc]
 """A platform's option value (None: none) and where it was written."""
 DOMAINS, CONFIGS = LEGACY_MARK, "cdnConfigurations"
@@ -135,10 +134,6 @@ class Conversion:
     """Legacy location -> what was ignored or assumed (no secret values)."""
 
 
-def is_legacy(raw: Any) -> bool:
-    return isinstance(raw, Mapping) and DOMAINS in raw
-
-
 def convert(raw: Mapping[str, Any]) -> Conversion:
     """The equivalent new-format document; raises LegacyError listing every problem."""
     converter = _Converter(raw)
@@ -156,13 +151,6 @@ def relocate(problems: Iterable[tuple[Loc, str]], origins: Mapping[Loc, Loc]) ->
         rest = dotted(loc[end:])
         moved.append((origins.get(loc[:end], ()), f"{rest}: {message}" if rest else message))
     return moved
-
-
-def dotted(loc: Loc) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
 
 
 @dataclass

@@ -12,6 +12,7 @@ import yaml
 
 from s3purge import config, legacy
 from s3purge.errors import ConfigError
+from s3purge.locations import dotted
 from s3purge.model import Change
 from s3purge.plan import plan
 
@@ -278,7 +279,7 @@ def test_notes_cover_what_means_nothing_any_more() -> None:
         )
     )
 
-    assert [(legacy.dotted(at), note.split(":")[0]) for at, note in converted.notes] == [
+    assert [(dotted(at), note.split(":")[0]) for at, note in converted.notes] == [
         ("cdnDomains.fastly.site[0].platform", "ignored"),
         ("cdnDomains.fastly.site[1].platform", "ignored"),
         ("cdnDomains.fastly.site[1]", "ignored"),

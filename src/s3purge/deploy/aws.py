@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from s3purge.deploy import DeployError
+
+Say = Callable[[str], None]
+"""Where deploy steps report progress to the user (the CLI's `say`)."""
 
 
 @dataclass

@@ -9,14 +9,11 @@ from __future__ import annotations
 
 import json
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from s3purge.deploy import DeployError
 from s3purge.deploy import template as templates
-from s3purge.deploy.aws import Aws, doing
-
-if TYPE_CHECKING:
-    from s3purge.deploy.stack import Say
+from s3purge.deploy.aws import Aws, Say, doing
 
 
 def create_skipped(aws: Aws, name: str, template: dict[str, Any], say: Say) -> None:

@@ -18,10 +18,9 @@ from s3purge.config import Config
 from s3purge.deploy import DeployError, Options, fallback
 from s3purge.deploy import notifications as notes
 from s3purge.deploy import template as templates
-from s3purge.deploy.aws import Aws, doing
+from s3purge.deploy.aws import Aws, Say, doing
 from s3purge.deploy.package import Package
 
-Say = Callable[[str], None]
 Confirm = Callable[[str], bool]
 """Asked before anything is changed; False stops (the CLI asks on a terminal, or --yes)."""
 POLL_SECONDS = 3.0

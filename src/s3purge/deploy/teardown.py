@@ -18,11 +18,10 @@ from typing import Any
 
 from s3purge.deploy import DeployError, check_name
 from s3purge.deploy import notifications as notes
-from s3purge.deploy.aws import Aws, doing
+from s3purge.deploy.aws import Aws, Say, doing
 from s3purge.deploy.stack import (
     ARTIFACT_TAG,
     STACK_TIMEOUT,
-    Say,
     deployed_template,
     describe,
     failures,

@@ -21,6 +21,7 @@ from s3purge.entry import output
 from s3purge.entry.cli import CONFIG, batch_doc, setup_logs, split_object  # cli imports this module after these
 from s3purge.entry.output import note, say, warn
 from s3purge.errors import ConfigError
+from s3purge.locations import dotted, is_legacy
 from s3purge.mapping import targets
 from s3purge.model import Action, Change, Target, TargetKind
 from s3purge.pipeline import refusal_outcomes
@@ -259,10 +260,10 @@ def migrate(old: str, new: str, force: bool) -> None:
     """
     config_module.load(old)  # every problem at the legacy file's lines; notes are shown as warnings
     raw = yaml.safe_load(Path(old).read_text(encoding="utf-8"))
-    if not legacy.is_legacy(raw):
+    if not is_legacy(raw):
         raise ConfigError(f"{old}: already in the s3purge format (no top-level {legacy.DOMAINS})")
     converted = legacy.convert(raw)
-    notes = [f"{legacy.dotted(at)}: {text}" for at, text in converted.notes]
+    notes = [f"{dotted(at)}: {text}" for at, text in converted.notes]
     text = legacy.dump(converted.document, notes)
     config_module.parse(text, new)  # what we write must load
     counts = {"cdns": len(converted.document["cdns"]), "buckets": len(converted.document["buckets"])}
