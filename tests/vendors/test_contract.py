@@ -21,7 +21,7 @@ from s3purge.model import Batch, Change, Outcome, TargetKind
 from s3purge.plan import plan
 from s3purge.providers import BUILTIN
 from tests.conftest import serving
-from tests.emulators import akamai, cloudflare, edgecast, fastly, highwinds
+from tests.emulators import akamai, cloudflare, edgecast, fastly, highwinds, http_cache
 from tests.emulators.base import Emulator, Fault
 from tests.emulators.cloudfront import CloudFrontGate, distribution
 from tests.vendors.helpers import one_cdn
@@ -48,7 +48,14 @@ class Case:
 
 
 CASES = [
-    Case("http", lambda aws: Emulator(), lambda e, aws: f'vendor: http, endpoints: ["{e.url}"]'),
+    Case(
+        "http",
+        lambda aws: http_cache.HttpCacheEmulator(),
+        lambda e, aws: (
+            f'vendor: http, endpoints: ["{e.url}"], headers: {{{http_cache.TOKEN_HEADER}: {http_cache.TOKEN}}}'
+        ),
+        (http_cache.TOKEN,),
+    ),
     Case(
         "akamai",
         lambda aws: akamai.AkamaiEmulator(),
@@ -56,7 +63,7 @@ CASES = [
             f'vendor: akamai, api_base: "{e.url}", cp_codes: [12345], client_token: {akamai.CLIENT_TOKEN}, '
             f"client_secret: {akamai.CLIENT_SECRET}, access_token: {akamai.ACCESS_TOKEN}"
         ),
-        (akamai.CLIENT_SECRET, akamai.ACCESS_TOKEN),
+        (akamai.CLIENT_TOKEN, akamai.CLIENT_SECRET, akamai.ACCESS_TOKEN),
     ),
     Case(
         "cloudflare",
@@ -201,5 +208,7 @@ def test_no_secret_in_reprs_logs_errors_or_dry_runs(
         shown = [logs.text, repr(config), repr(provider.options), str(outcomes), repr(outcomes)]
         shown += [render(r, provider) for r in provider.requests(batch("url", "purge"))]
     assert not outcomes[0].ok
+    # the case lists every secret its config holds: none for CloudFront (AWS credentials stay in boto3)
+    assert sorted(s.reveal() for s in provider.options.secrets()) == sorted(case.secrets)
     for secret in case.secrets:
         assert all(secret not in text for text in shown), secret

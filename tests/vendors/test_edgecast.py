@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from contextlib import closing
 
 import pytest
 from tenacity import wait_fixed
@@ -85,10 +86,9 @@ def test_concurrency_stays_under_edgecasts_cap(executor: Executor) -> None:
 
 def test_over_the_concurrency_cap_edgecast_answers_400_and_the_call_is_retried() -> None:
     executor = Executor(backoff=wait_fixed(0.05))  # the other call must finish before a retry can pass
-    with serving(EdgecastEmulator(max_concurrent=1, latency=0.1)) as edgecast:
+    with closing(executor), serving(EdgecastEmulator(max_concurrent=1, latency=0.1)) as edgecast:
         cfg = config(edgecast, extra=", concurrency: 2, max_attempts: 10")
         report = run(cfg, executor, "a.css", "b.css")
-    executor.close()
     assert report.ok, [o.detail for o in report.outcomes]
     assert edgecast.over_limit >= 1
     assert sorted(path for _, path, _ in edgecast.done) == [
