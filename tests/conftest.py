@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import pytest
+from hypothesis import settings
 
 from s3purge.demo.bed import Moto, Varnish, public_read_policy
 from tests.emulators.base import Emulator
@@ -18,6 +19,11 @@ SITE = "site"
 HOST = "www.example.test"
 
 E = TypeVar("E", bound=Emulator)
+
+# Property tests check values, not speed: hypothesis' default 200 ms deadline per example is a
+# wall-clock assertion that fails on a loaded machine (performance is measured in bench/).
+settings.register_profile("s3purge", deadline=None)
+settings.load_profile("s3purge")
 
 
 @pytest.fixture(scope="session")

@@ -29,6 +29,7 @@ from s3purge.demo.bed import Moto
 from s3purge.deploy import package as packages
 from tests.conftest import serving
 from tests.deploy.conftest import HOST_ARCH, HOST_PYTHON
+from tests.emulators import http_cache
 from tests.emulators.base import Emulator
 from tests.vendors.test_contract import CASES, Aws
 
@@ -86,7 +87,7 @@ def config_for(emulators: dict[str, Emulator], aws: Aws) -> str:
     for case in CASES:
         account = case.account(emulators[case.vendor], aws)
         if case.vendor == "http":  # one secret from SSM, fetched by the packaged code through boto3
-            account += f", headers: {{X-Purge-Token: {{ssm: {TOKEN_PARAMETER}}}}}"
+            account = account.replace(http_cache.TOKEN, f"{{ssm: {TOKEN_PARAMETER}}}")
         cdns.append(f"  {case.vendor}: {{{account}}}")
         buckets.append(f"  site-{case.vendor}:\n    - {{cdn: {case.vendor}, hosts: [{HOST}]}}")
     return "cdns:\n" + "\n".join(cdns) + "\nbuckets:\n" + "\n".join(buckets) + "\n"
@@ -98,6 +99,8 @@ def deployed(moto_server: Moto, tmp_path_factory: pytest.TempPathFactory) -> Ite
     aws = Aws(moto_server, _Clients())
     boto3.client("ssm").put_parameter(Name=TOKEN_PARAMETER, Value="from-ssm", Type="SecureString")
     emulators = {case.vendor: case.emulator(aws) for case in CASES}
+    assert isinstance(emulators["http"], http_cache.HttpCacheEmulator)
+    emulators["http"].token = "from-ssm"  # the cache refuses any other
     with ExitStack() as stack:
         for emulator in emulators.values():
             stack.enter_context(serving(emulator))
