@@ -21,11 +21,11 @@ LAYERS: list[tuple[str, ...]] = [  # lowest first: a module imports only its own
         *("s3purge.spellings", "s3purge.yamlfile", "s3purge.secrets", "s3purge.logs"),
     ),
     # providers depend on the model only; pure helpers over the model sit beside them
-    ("s3purge.providers", "s3purge.pacing", "s3purge.escalate", "s3purge.order"),
+    ("s3purge.providers", "s3purge.pacing", "s3purge.escalate", "s3purge.order", "s3purge.adapt", "s3purge.deadline"),
     ("s3purge.legacy",),  # the legacy-format converter, used by config to load old files
     ("s3purge.config",),
-    ("s3purge.mapping", "s3purge.events", "s3purge.unrouted", "s3purge.metrics"),
-    ("s3purge.plan", "s3purge.execute", "s3purge.verify"),
+    ("s3purge.mapping", "s3purge.events", "s3purge.unrouted", "s3purge.metrics", "s3purge.choose"),
+    ("s3purge.plan", "s3purge.execute", "s3purge.verify", "s3purge.metadata"),
     ("s3purge.pipeline",),
     ("s3purge.redrive",),
     ("s3purge.entry", "s3purge.deploy"),  # the runtime entries (Lambda, worker, SQS) and deploy
