@@ -125,6 +125,8 @@ def test_deploy_creates_every_resource(
     assert mapping["EventSourceArn"] == queue
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert mapping["MaximumBatchingWindowInSeconds"] == 5
+    scaling = deployed["Resources"]["EventSourceMapping"]["Properties"]["ScalingConfig"]  # moto drops it
+    assert mapping.get("ScalingConfig", scaling) == scaling == {"MaximumConcurrency": 2}
     dlq_url = next(u for u in urls if u.endswith("/s3purge-dlq"))
     dlq = boto.sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["All"])["Attributes"]
     # moto's SQS has no RedriveAllowPolicy: the deployed template is the witness (it names the events queue).
