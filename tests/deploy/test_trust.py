@@ -226,3 +226,22 @@ def test_the_example_config_is_refused_with_what_to_do(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "reads environment variable VARNISH_PURGE_TOKEN" in result.output
     assert "{ssm: /s3purge/NAME}" in result.output
+
+
+def test_a_call_larger_than_an_instances_share_is_warned_about(tmp_path: Path) -> None:
+    path = tmp_path / "ak.yml"
+    path.write_text(
+        "cdns:\n  ak: {vendor: akamai, host: a.purge.akamaiapis.net, client_token: {ssm: /t}, "
+        "client_secret: {ssm: /s}, access_token: {ssm: /a}}\n"
+        "buckets:\n  b: [{cdn: ak, hosts: [a.example]}]\n"
+    )
+    loaded = config_module.load(path)
+    said = Said()
+    stack.warn_about_shares(loaded, Options(max_concurrency=2), said)
+    assert said == []  # 5,000 objects a call fit half of Akamai's 10,000
+    stack.warn_about_shares(loaded, Options(max_concurrency=3), said)
+    assert said == [
+        "warning: cdns.ak: one call may carry 5000 items, more than each of 3 instances' share (3333) of the "
+        "vendor's item limit; after a quiet spell every instance may send one such call at once. "
+        "Set max_items: 3333 to rule it out."
+    ]

@@ -51,6 +51,7 @@ def deploy(
     """
     refuse_unusable_secrets(config)
     warn_about_secrets(config, say)
+    warn_about_shares(config, options, say)
     template = templates.build(config, options)
     buckets: list[str] = template["Metadata"]["s3purge"]["buckets"]
     stack = _stack(aws, options.name)
@@ -179,6 +180,21 @@ def _refuse_overlaps(
             + "\n  give s3purge routes a narrower prefix/suffix, or fan the events out through an SNS topic "
             "(subscribe the other destination and s3purge's queue) instead of a second bucket entry"
         )
+
+
+def warn_about_shares(config: Config, options: Options, say: Say) -> None:
+    """Say where one call may carry more items than an instance's share of an item-counted vendor limit."""
+    for name, cdn in sorted(config.cdns.items()):
+        rate = cdn.limits.rate
+        if rate is None or rate.unit != "item":
+            continue
+        share = int(rate.burst / options.max_concurrency)
+        if cdn.limits.max_items > share:
+            say(
+                f"warning: cdns.{name}: one call may carry {cdn.limits.max_items} items, more than each of "
+                f"{options.max_concurrency} instances' share ({share}) of the vendor's item limit; after a quiet "
+                f"spell every instance may send one such call at once. Set max_items: {max(1, share)} to rule it out."
+            )
 
 
 def warn_about_secrets(config: Config, say: Say) -> None:
