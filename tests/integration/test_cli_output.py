@@ -145,10 +145,14 @@ def test_purge_send_text_prints_a_summary_unless_quiet(tmp_path: Path) -> None:
         args = ["purge", "--config", str(path), "--cdn", "edge", "--send", "--key", "site/public/x.html"]
         loud = run(*args, env={"PURGE_TOKEN": TOKEN})
         quiet = run(*args, "-q", env={"PURGE_TOKEN": TOKEN})
+        verbose = run("-v", *args, env={"PURGE_TOKEN": TOKEN})
 
     assert "summary: 1 item(s) in 1 batch(es): 1 ok, 0 failed" in loud.stderr
     assert quiet.stderr == ""
     assert quiet.stdout.startswith("ok ")
+    assert "vendor call" not in loud.stderr
+    (call,) = [json.loads(line) for line in verbose.stderr.splitlines() if '"vendor call"' in line]
+    assert (call["cdn"], call["status"], call["result"]) == ("edge", 200, "accepted")
 
 
 def test_migrate_keeps_the_source_mode_and_explains_a_missing_directory(tmp_path: Path) -> None:
