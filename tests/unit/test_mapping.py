@@ -68,6 +68,14 @@ def test_each_key_has_its_distinct_spellings(key: str, paths: list[str]) -> None
     assert all(decode(path) == "/" + key for path in paths)  # what S3 serves there: this object
 
 
+def test_why_dot_segments_are_escaped() -> None:
+    # clients (httpx here; curl and browsers too) resolve raw dot segments: another object's URL
+    assert httpx.URL("https://h/a/./b/../c.txt").raw_path == b"/a/c.txt"
+    # escaped, httpx and curl send them as they are, and S3 serves the key there
+    assert httpx.URL("https://h/a/%2E/b/%2E%2E/c.txt").raw_path == b"/a/%2E/b/%2E%2E/c.txt"
+    assert decode("/a/%2E/b/%2E%2E/c.txt") == "/a/./b/../c.txt"
+
+
 def test_a_route_may_choose_its_spellings() -> None:
     config = parse(CONFIG.replace("index_documents: [index.html]", "spellings: [encoded]"))
     change = Change("site", "public/report (1).pdf", "created", "m")
