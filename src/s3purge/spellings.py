@@ -11,7 +11,7 @@ Fastly, Cloudflare's cache key) keeps one copy per path that was requested. The 
 - `encoded`: what a percent-encoding library builds: only RFC 3986 unreserved characters
   (letters, digits, `- . _ ~`) stay raw.
 - `plus`: the `encoded` spelling with `+` for each space (form encoding, as the S3 console
-  writes object URLs); only for keys with a space.
+  writes object URLs); the same as `encoded` for a key without a space.
 
 `/` separates segments in every spelling. A `.` or `..` segment is spelled `%2E` / `%2E%2E`:
 raw, every HTTP client (httpx, curl, browsers) would remove it and name another object;
@@ -35,8 +35,7 @@ _DOT_SEGMENTS = {".": "%2E", "..": "%2E%2E"}
 
 def spellings(key: str, chosen: Iterable[Spelling] = SPELLINGS) -> list[str]:
     """The distinct paths of decoded `key` (no leading '/'), in the order of `chosen`."""
-    found = [spell(key, spelling) for spelling in chosen if spelling != "plus" or " " in key]
-    return list(dict.fromkeys(found))
+    return list(dict.fromkeys(spell(key, spelling) for spelling in chosen))  # `plus` differs only with a space
 
 
 def spell(key: str, spelling: Spelling) -> str:

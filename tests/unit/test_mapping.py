@@ -88,6 +88,13 @@ def test_a_route_may_choose_its_spellings() -> None:
     assert "spellings: expected a list with at least 1" in _problem(CONFIG.replace("schemes: both", "spellings: []"))
 
 
+def test_a_route_with_the_plus_spelling_only_still_purges_keys_without_a_space() -> None:
+    config = parse(CONFIG.replace("index_documents: [index.html]", "spellings: [plus]"))
+    for key, path in (("a(1).css", "a%281%29.css"), ("a (1).css", "a+%281%29.css")):  # no space: as encoded
+        got = {t.value for t in targets(Change("site", f"public/{key}", "created", "m"), config) if t.cdn == "edge"}
+        assert {url.rpartition("/")[2] for url in got} == {path}
+
+
 def _problem(text: str) -> str:
     with pytest.raises(ConfigError) as error:
         parse(text)
