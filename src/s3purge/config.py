@@ -34,13 +34,13 @@ import msgspec
 from msgspec import Meta
 
 from s3purge import yamlfile
+from s3purge.capabilities import Limits, Rate, Thresholds
 from s3purge.checks import TAG_FIELDS, Checker, EndpointUrl, Host, TagTemplate, UrlPath
 from s3purge.errors import ConfigError
-from s3purge.escalate import Thresholds
 from s3purge.locations import Loc, dotted, is_legacy
 from s3purge.model import Action, EventKind, TargetKind
 from s3purge.providers import known_vendors, provider_class
-from s3purge.providers.base import Limits, Provider, Rate
+from s3purge.providers.base import Provider
 from s3purge.secrets import Secret
 from s3purge.spellings import SPELLINGS, Spelling
 

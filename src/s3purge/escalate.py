@@ -22,19 +22,12 @@ from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import urlsplit
 
+from s3purge.capabilities import Supports
+from s3purge.capabilities import Thresholds as Thresholds  # noqa: PLC0414  (planners import it from here)
 from s3purge.model import Action, Target
-from s3purge.providers.base import Supports
 
 Rule = Literal["prefix", "everything", "wildcard"]
 """wildcard: not an escalation, but a key whose `*` the vendor reads as a wildcard (plan.py)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Thresholds:
-    """One CDN's escalation settings; None turns a rule off (the default)."""
-
-    prefix: int | None = None
-    everything: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

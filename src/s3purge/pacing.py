@@ -13,7 +13,7 @@ import threading
 import time
 from collections import deque
 
-from s3purge.providers.base import Rate
+from s3purge.capabilities import Rate
 
 HEADROOM = 0.97
 INSTANCES_ENV = "S3PURGE_INSTANCES"

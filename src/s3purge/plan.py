@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from s3purge.capabilities import Admission, Limits, Thresholds
 from s3purge.config import Config
-from s3purge.escalate import Decision, Thresholds, escalate
+from s3purge.escalate import Decision, escalate
 from s3purge.mapping import targets
 from s3purge.model import Batch, Change, Target
-from s3purge.providers.base import Admission, Limits
 
 
 @dataclass(slots=True)

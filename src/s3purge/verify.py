@@ -34,11 +34,11 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from s3purge import metrics
+from s3purge.capabilities import Rate
 from s3purge.config import Config, Route
 from s3purge.mapping import SCHEMES, applies, url_paths
 from s3purge.model import Batch, Change, Outcome, Proof, Report
 from s3purge.pacing import limiter
-from s3purge.providers.base import Rate
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

@@ -16,60 +16,24 @@ import json
 import string
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import product
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 from urllib.parse import quote, urlsplit
 
 import httpx
 import msgspec
 
+# The vocabulary below lives in the model layer; vendor modules import it from here.
+from s3purge.capabilities import Admission as Admission  # noqa: PLC0414
+from s3purge.capabilities import Limits as Limits  # noqa: PLC0414
+from s3purge.capabilities import Rate as Rate  # noqa: PLC0414
+from s3purge.capabilities import Supports as Supports  # noqa: PLC0414
 from s3purge.checks import ApiBase
 from s3purge.errors import Rejected, Retryable, Unsafe
-from s3purge.model import Action, Batch, Target, TargetKind
+from s3purge.model import Batch, Target, TargetKind
 from s3purge.providers.boundary import Endpoint, encode_tag, request_problems, url_problem, wildcard_cut
 from s3purge.secrets import Secret
-
-Supports = Mapping[TargetKind, frozenset[Action]]
-
-
-@dataclass(frozen=True, slots=True)
-class Rate:
-    """A vendor's rate limit, counted in requests or items: a token bucket (`burst` capacity,
-    `per_second` refill) or, with `window`, at most `burst` in any `window` seconds."""
-
-    per_second: float
-    burst: float
-    unit: Literal["request", "item"] = "request"
-    window: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Limits:
-    """How much one call may carry and how hard the vendor may be called."""
-
-    max_items: int = 1
-    kind_items: Mapping[TargetKind, int] = field(default_factory=dict)
-    """Lower caps for some kinds, e.g. one URL but 256 surrogate keys per call."""
-    max_bytes: int | None = None
-    """Largest request body the vendor accepts; batches are packed below it."""
-    concurrency: int = 8
-    rate: Rate | None = None
-    timeout: float = 10.0
-
-    max_items_allowed: int | None = None
-    """The most items an account may set with `max_items` (None: max_items as declared is the most)."""
-
-    def items(self, kind: TargetKind) -> int:
-        """Most items of `kind` one call may carry."""
-        return min(self.max_items, self.kind_items.get(kind, self.max_items))
-
-    def max_items_problem(self, wanted: int) -> str:
-        """Why an account cannot set `max_items: wanted` ('' when it can)."""
-        most = self.max_items_allowed or self.max_items
-        if wanted <= most:
-            return ""
-        return "takes one item per call" if most == 1 else f"takes at most {most} items per call"
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,15 +55,6 @@ class TagRules:
     """ASCII punctuation a tag may hold as is, besides letters, digits and `-._~`."""
     max_length: int | None = None
     case_sensitive: bool = True
-
-
-@dataclass(frozen=True, slots=True)
-class Admission:
-    """A target as the vendor can take it: as it is, made safe, widened (with why), or refused."""
-
-    target: Target | None
-    widened: str = ""
-    refused: str = ""
 
 
 class VendorOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
