@@ -12,38 +12,37 @@ import dataclasses
 import logging
 import os
 import sys
-import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import click
-import httpx
 
 from s3purge import config as config_module
-from s3purge import logs, secrets
-from s3purge.entry import output
-from s3purge.entry.output import EXIT_FAILED, EXIT_OK, EXIT_USAGE, note, say, warn
-from s3purge.errors import PurgeError, S3PurgeError
+from s3purge import secrets
+from s3purge.entry import cli_deploy, cli_extra, cli_redrive, output
+from s3purge.entry.cli_base import (
+    CONFIG,
+    DEBUG,
+    DEFAULT_CONFIG,
+    WarningLines,
+    batch_doc,
+    execute,
+    refused_docs,
+    report_outcomes,
+    setup_logs,
+    show_batches,
+    show_refused,
+    split_object,
+)
+from s3purge.entry.output import EXIT_USAGE, note, say, warn
+from s3purge.errors import S3PurgeError
 from s3purge.escalate import Thresholds
-from s3purge.model import Batch, Change, EventKind, Outcome, Report
+from s3purge.model import Change, EventKind, Report
 from s3purge.pipeline import refusal_outcomes
 from s3purge.plan import Plan
 from s3purge.plan import plan as make_plan
-from s3purge.providers.base import Provider
 from s3purge.unrouted import why_unrouted
 
-DEFAULT_CONFIG = "multicdn.config.yml"
-CONFIG = click.option(
-    "--config",
-    "config_path",
-    default=DEFAULT_CONFIG,
-    show_default=True,
-    type=click.Path(dir_okay=False),
-    help="The s3purge config file (also: s3purge --config, S3PURGE_CONFIG).",
-)
-DEBUG = click.option("--debug/--no-debug", default=False, help="Log plans in detail (never secrets); same as -vv.")
-SEND_DEADLINE = 300.0
-"""Seconds a manual send (purge, replay, redrive) may take before what is left is reported failed."""
 TEXT_ONLY = ("deploy", "destroy")
 """Commands that print text only: in JSON mode their lines become the document's `messages`."""
 WARNINGS_SHOWN = 10
@@ -221,45 +220,14 @@ def main(ctx: click.Context, config_path: str | None) -> None:
     _show_warnings()
 
 
-class _WarningLines(logging.Handler):
-    """s3purge's warnings (legacy conversion notes ...) as `warning:` lines on stderr, each once."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.seen: set[str] = set()
-
-    def emit(self, record: logging.LogRecord) -> None:
-        message = record.getMessage()
-        if message not in self.seen:
-            self.seen.add(message)
-            warn(message)
-
-
 def _show_warnings() -> None:
     logger = logging.getLogger("s3purge")
-    for old in [h for h in logger.handlers if isinstance(h, _WarningLines)]:
+    for old in [h for h in logger.handlers if isinstance(h, WarningLines)]:
         logger.removeHandler(old)
-    logger.addHandler(_WarningLines())
+    logger.addHandler(WarningLines())
     if logger.level == logging.NOTSET or logger.level > logging.WARNING:
         logger.setLevel(logging.WARNING)
     logger.propagate = False  # else Python's last-resort handler prints each warning again
-
-
-def setup_logs(*, service: bool = False, debug: bool = False) -> None:
-    """JSON logs: a worker logs its work on stdout; a manual send only its problems, on stderr.
-
-    -v: one level more (each vendor call and receipt), -vv or --debug: plans too; -q: errors only.
-    """
-    current = output.settings()
-    logs.setup(debug, stream=None if service and not current.json else sys.stderr)
-    levels = [logging.INFO, logging.DEBUG] if service else [logging.WARNING, logging.INFO, logging.DEBUG]
-    level = levels[min(len(levels) - 1, current.verbose + (2 if debug else 0))]
-    if current.quiet:
-        level = logging.ERROR
-    logging.getLogger("s3purge").setLevel(level)
-    for handler in logging.getLogger("s3purge").handlers:
-        if isinstance(handler, _WarningLines):
-            handler.setLevel(logging.CRITICAL + 1)  # the JSON lines now carry the warnings
 
 
 @main.command()
@@ -338,37 +306,6 @@ def show_plan(loaded: config_module.Config, changes: list[Change], extra: dict[s
     show_batches(planned.batches, loaded)
 
 
-def show_refused(planned: Plan) -> None:
-    """What the plan will not purge at all (each fails its changes permanently), and why."""
-    for item in refused_docs(planned):
-        where = f"[{item['cdn']}] " if item.get("cdn") else ""
-        say(f"{where}REFUSED {item.get('kind', 'change')} {item['value']}: {item['reason']}")
-
-
-def refused_docs(planned: Plan) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = [
-        {"cdn": r.target.cdn, "kind": r.target.kind, "value": r.target.value, "reason": r.reason}
-        | {"sources": sorted(r.sources)}
-        for r in planned.refused
-    ]
-    found += [{"value": source, "reason": why, "sources": [source]} for source, why in planned.bad_sources.items()]
-    return found
-
-
-def show_batches(batches: list[Batch], loaded: config_module.Config) -> None:
-    """Each batch's exact requests, or why it would not be sent (the request boundary)."""
-    for batch in batches:
-        provider = loaded.cdns[batch.cdn].provider
-        say(f"\n[{batch.cdn}] {batch.action} {len(batch.values)} {batch.kind}(s)")
-        try:
-            requests = provider.build(batch)
-        except PurgeError as error:
-            say(f"  NOT SENT: {error}")
-            continue
-        for request in requests:
-            say(render(request, provider))
-
-
 @main.command()
 @click.argument("sources", nargs=-1, required=True)
 @click.option("--yes", "--send", "-y", "send", is_flag=True, help="Purge without asking (--send: the old name).")
@@ -398,84 +335,6 @@ def replay(*, sources: tuple[str, ...], send: bool, dry_run: bool, config_path: 
     outcomes = execute(planned.batches, loaded) + refusal_outcomes(planned)
     report = Report(changes=changes, outcomes=outcomes, routed=planned.routed)
     sys.exit(report_outcomes(outcomes, extra={"changes": len(changes), "skipped": _skipped(report, loaded)}))
-
-
-def execute(batches: list[Batch], loaded: config_module.Config, label: str = "purging") -> list[Outcome]:
-    """Send batches with a progress bar: in slices so the bar moves, each slice all CDNs at once."""
-    from s3purge.execute import Executor
-
-    executor = Executor()
-    deadline = time.monotonic() + SEND_DEADLINE
-    slice_size = max(8, 4 * sum(loaded.cdns[c].limits.concurrency for c in {b.cdn for b in batches}))
-    outcomes: list[Outcome] = []
-    try:
-        with output.progress(sum(len(b.values) for b in batches), "item", label) as bar:
-            for start in range(0, len(batches), slice_size):
-                done = executor.run(batches[start : start + slice_size], loaded.cdns, deadline)
-                bar.update(sum(len(o.batch.values) for o in done))
-                outcomes += done
-    finally:
-        executor.close()
-    return outcomes
-
-
-def report_outcomes(outcomes: list[Outcome], extra: dict[str, Any] | None = None) -> int:
-    """Each batch's result and a summary (text, or the JSON document); the exit status."""
-    failed = [o for o in outcomes if not o.ok]
-    code = EXIT_FAILED if failed else EXIT_OK
-    summary = {
-        "batches": len(outcomes),
-        "items": sum(len(o.batch.values) for o in outcomes),
-        "ok": len(outcomes) - len(failed),
-        "failed": len(failed),
-    }
-    if output.settings().json:
-        output.emit({**(extra or {}), "outcomes": [outcome_doc(o) for o in outcomes], "summary": summary}, code)
-        return code
-    for outcome in outcomes:
-        state = "ok" if outcome.ok else "FAILED"
-        batch = outcome.batch
-        say(f"{state:6} {batch.cdn} {batch.action} {len(batch.values)} item(s) {outcome.detail}".rstrip())
-    note(
-        f"summary: {summary['items']} item(s) in {summary['batches']} batch(es): "
-        f"{summary['ok']} ok, {summary['failed']} failed"
-    )
-    return code
-
-
-def outcome_doc(outcome: Outcome) -> dict[str, Any]:
-    batch = outcome.batch
-    return {
-        "cdn": batch.cdn,
-        "action": batch.action,
-        "kind": batch.kind,
-        "values": list(batch.values),
-        "sources": sorted(batch.sources),
-        "ok": outcome.ok,
-        "detail": outcome.detail,
-        "retryable": outcome.retryable,
-    }
-
-
-def batch_doc(batch: Batch, provider: Provider) -> dict[str, Any]:
-    doc: dict[str, Any] = {
-        "cdn": batch.cdn,
-        "action": batch.action,
-        "kind": batch.kind,
-        "values": list(batch.values),
-        "sources": sorted(batch.sources),
-    }
-    try:
-        doc["requests"] = [request_doc(r, provider) for r in provider.build(batch)]
-    except PurgeError as error:  # refused at the request boundary: it would not be sent
-        doc["requests"], doc["not_sent"] = [], str(error)
-    return doc
-
-
-def request_doc(request: httpx.Request, provider: Provider) -> dict[str, Any]:
-    headers = {k: ("***" if k.lower() in provider.secret_headers else v) for k, v in request.headers.items()}
-    body = request.content.decode("utf-8", "replace") if request.content else None
-    return {"method": request.method, "url": str(request.url), "headers": headers, "body": body}
 
 
 def _change_doc(change: Change) -> dict[str, Any]:
@@ -530,17 +389,6 @@ def demo() -> None:
     sys.exit(code)
 
 
-def render(request: httpx.Request, provider: Provider) -> str:
-    """A request as text, with every secret header's value replaced by ***."""
-    lines = [f"{request.method} {request.url}"]
-    for name, value in request.headers.items():
-        shown = "***" if name.lower() in provider.secret_headers else value
-        lines.append(f"  {name}: {shown}")
-    if request.content:
-        lines.append("  " + request.content.decode("utf-8", "replace"))
-    return "\n".join(lines)
-
-
 def _without_escalation(loaded: config_module.Config) -> config_module.Config:
     cdns = {name: dataclasses.replace(cdn, escalation=Thresholds()) for name, cdn in loaded.cdns.items()}
     return dataclasses.replace(loaded, cdns=cdns)
@@ -573,14 +421,6 @@ def _placeholder(secret: secrets.Secret) -> str:
     return "***"
 
 
-def split_object(item: str) -> tuple[str, str]:
-    """BUCKET/KEY or s3://BUCKET/KEY -> (bucket, key); a usage error when either is missing."""
-    bucket, _, key = item.removeprefix("s3://").partition("/")
-    if not bucket or not key:
-        raise click.BadParameter(f"{item!r}: expected BUCKET/KEY or s3://BUCKET/KEY")
-    return bucket, key
-
-
 def key_changes(keys: Iterable[str], event: EventKind) -> Iterable[Change]:
     for n, item in enumerate(keys):
         bucket, key = split_object(item)
@@ -592,12 +432,7 @@ def register(*adders: Callable[[click.Group, click.Group], None]) -> None:
         add(main, config_group)
 
 
-from s3purge.entry import cli_extra, cli_redrive  # noqa: E402  (their commands use what is above)
-
 register(cli_extra.register, cli_redrive.register)
-
-from s3purge.entry import cli_deploy  # noqa: E402
-
 cli_deploy.register(main)
 _add_common_options(main)
 for _name in TEXT_ONLY:

@@ -18,7 +18,7 @@ from s3purge import config as config_module
 from s3purge import legacy, secrets
 from s3purge.config import Cdn, Config
 from s3purge.entry import output
-from s3purge.entry.cli import CONFIG, batch_doc, setup_logs, split_object  # cli imports this module after these
+from s3purge.entry.cli_base import CONFIG, batch_doc, setup_logs, split_object
 from s3purge.entry.output import note, say, warn
 from s3purge.errors import ConfigError
 from s3purge.locations import dotted, is_legacy
@@ -80,7 +80,7 @@ def purge(
     --yes sends without asking, --dry-run only shows: the way to check a CDN's
     credentials and routes by hand before purging anything.
     """
-    from s3purge.entry.cli import execute, refused_docs, report_outcomes, show_batches, show_refused
+    from s3purge.entry.cli_base import execute, refused_docs, report_outcomes, show_batches, show_refused
     from s3purge.entry.cli_deploy import asker
 
     listed_urls, listed_keys = _from_files(from_files)

@@ -11,7 +11,7 @@ import click
 from s3purge import config as config_module
 from s3purge import secrets
 from s3purge.entry import output
-from s3purge.entry.cli import CONFIG, SEND_DEADLINE, setup_logs
+from s3purge.entry.cli_base import CONFIG, SEND_DEADLINE, setup_logs
 from s3purge.entry.output import EXIT_FAILED, EXIT_OK, note, say
 from s3purge.events import Message
 from s3purge.pipeline import Settlement
