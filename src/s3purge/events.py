@@ -12,8 +12,11 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Annotated, Any, cast
 from urllib.parse import unquote_plus
+
+import msgspec
+from msgspec import Meta
 
 from s3purge.errors import EventError
 from s3purge.model import Change, EventKind
@@ -63,6 +66,11 @@ def read_message(body: Any, message_id: str) -> Message:
 
 def changes_in(doc: Any, source: str, where: str = "") -> Iterator[Change]:
     """Every change in `doc`, whatever envelope wraps it."""
+    if isinstance(doc, str | bytes):
+        plain = _plain_s3(doc, source)
+        if plain is not None:
+            yield from plain
+            return
     doc = _as_object(doc, where or "body")
     if RETRY_ENVELOPE in doc:
         yield from _retry_envelope(doc[RETRY_ENVELOPE], source, _join(where, RETRY_ENVELOPE))
@@ -79,6 +87,65 @@ def changes_in(doc: Any, source: str, where: str = "") -> Iterator[Change]:
             f"{where or 'body'}: not an S3, SNS, SQS or EventBridge event "
             f"(keys: {', '.join(sorted(map(str, doc))[:8]) or 'none'})"
         )
+
+
+class _Object(msgspec.Struct, gc=False):
+    key: Annotated[str, Meta(min_length=1)]
+    eTag: str | None = None
+    versionId: str | None = None
+    sequencer: str | None = None
+
+
+class _Bucket(msgspec.Struct, gc=False):
+    name: Annotated[str, Meta(min_length=1)]
+
+
+class _Entity(msgspec.Struct, gc=False):
+    bucket: _Bucket
+    object: _Object
+
+
+class _Record(msgspec.Struct, gc=False):
+    eventName: Annotated[str, Meta(min_length=1)]
+    s3: _Entity
+    eventSource: str = "aws:s3"
+    eventTime: str | None = None
+
+
+class _Notification(msgspec.Struct, forbid_unknown_fields=True):
+    Records: list[_Record]
+
+
+_NOTIFICATION = msgspec.json.Decoder(_Notification)
+
+
+def _plain_s3(body: str | bytes, source: str) -> list[Change] | None:
+    """The changes of a body that is exactly an S3 notification, decoded in one typed pass (the
+    common case, and the hot path); None for anything else, which the general reader handles."""
+    try:
+        records = _NOTIFICATION.decode(body).Records
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        return None
+    if any(r.eventSource != "aws:s3" for r in records):
+        return None
+    changes = []
+    for record in records:
+        kind = _s3_event_kind(record.eventName)
+        if kind is not None:
+            obj = record.s3.object
+            changes.append(
+                Change(
+                    bucket=record.s3.bucket.name,
+                    key=decode_key(obj.key),
+                    event=kind,
+                    source=source,
+                    etag=obj.eTag or None,
+                    version_id=obj.versionId or None,
+                    sequencer=obj.sequencer or None,
+                    event_time=record.eventTime or None,
+                )
+            )
+    return changes
 
 
 def _records(records: Any, source: str, where: str) -> Iterator[Change]:

@@ -6,9 +6,10 @@ import json
 from urllib.parse import quote_plus
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from s3purge import events
 from s3purge.events import changes_in, decode_key, read_lambda_event, read_message, retry_envelope
 from s3purge.model import Change
 from tests.fixtures import (
@@ -164,3 +165,50 @@ def test_retry_envelope_round_trips_with_its_cdns() -> None:
     change = Change("site", KEY, "removed", "m", etag="e", sequencer="s", cdns=frozenset({"b", "a"}))
     again = only(list(changes_in(retry_envelope([change]), "m2")))
     assert again == Change("site", KEY, "removed", "m2", etag="e", sequencer="s", cdns=frozenset({"a", "b"}))
+
+
+# --- the typed fast path for plain S3 notifications agrees with the general reader -----------
+
+OPTIONAL = st.one_of(st.none(), st.just(""), st.text(max_size=12), st.integers(0, 9))
+FIELD = st.one_of(st.just("<absent>"), OPTIONAL)
+RECORD = st.fixed_dictionaries(
+    {
+        "eventName": st.sampled_from(
+            ["ObjectCreated:Put", "ObjectRemoved:Delete", "LifecycleExpiration:Delete", "ObjectTagging:Put", "", 7]
+        ),
+        "eventSource": st.sampled_from(["<absent>", "aws:s3", "aws:sqs"]),
+        "eventTime": FIELD,
+        "bucket": st.one_of(st.text(max_size=8), st.just(3)),
+        "key": st.one_of(st.text(max_size=20).map(quote_plus), st.text(max_size=20), st.just("%C3%28")),
+        "eTag": FIELD,
+        "versionId": FIELD,
+        "sequencer": FIELD,
+    }
+)
+
+
+def notification(records: list[dict[str, object]], extra: dict[str, object]) -> str:
+    shaped = []
+    for r in records:
+        obj = {"key": r["key"], **{k: r[k] for k in ("eTag", "versionId", "sequencer") if r[k] != "<absent>"}}
+        record = {"eventName": r["eventName"], "s3": {"bucket": {"name": r["bucket"]}, "object": obj}}
+        record.update({k: r[k] for k in ("eventSource", "eventTime") if r[k] != "<absent>"})
+        shaped.append(record)
+    return json.dumps({"Records": shaped, **extra})
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(RECORD, max_size=3), st.sampled_from([{}, {"s3purge": {"changes": []}}, {"Event": "x"}]))
+def test_plain_notifications_read_the_same_on_the_fast_path(
+    records: list[dict[str, object]], extra: dict[str, object]
+) -> None:
+    body = notification(records, extra)
+    fast = read_message(body, "m")  # a str: the typed fast path, falling back when the shape differs
+    general = read_message(json.loads(body), "m")  # already parsed: always the general reader
+    assert fast == general
+
+
+def test_a_plain_notification_takes_the_fast_path() -> None:
+    body = json.dumps(s3_event(RAW))
+    assert events._plain_s3(body, "m") == [only(list(changes_in(json.loads(body), "m")))]
+    assert events._plain_s3(json.dumps(sns_envelope(s3_event(RAW))), "m") is None  # other envelopes: general
