@@ -20,7 +20,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
-from urllib.parse import urlsplit
 
 from s3purge.capabilities import Supports
 from s3purge.capabilities import Thresholds as Thresholds  # noqa: PLC0414  (planners import it from here)
@@ -43,61 +42,85 @@ class Decision:
 
 @dataclass(slots=True)
 class Escalation:
-    targets: dict[Target, set[Target]] = field(default_factory=dict)
-    """Each target to purge -> the planned targets it stands for (itself when kept)."""
+    purge: list[Target] = field(default_factory=list)
+    """What to purge, in order: planned targets kept as they are, and the targets replacing others."""
+    covers: dict[Target, set[Target]] = field(default_factory=dict)
+    """Each replacing target -> the planned targets it stands for."""
     decisions: list[Decision] = field(default_factory=list)
+
+    @property
+    def targets(self) -> dict[Target, set[Target]]:
+        """Each target to purge -> the planned targets it stands for (itself when kept)."""
+        return {target: self.covers.get(target) or {target} for target in self.purge}
+
+    def replace(self, target: Target, covered: set[Target]) -> None:
+        self.purge.append(target)
+        self.covers[target] = covered
 
 
 def escalate(targets: Iterable[Target], thresholds: Thresholds, supports: Supports) -> Escalation:
-    """One CDN's deduplicated targets, with URL targets escalated where a rule fires."""
+    """One CDN's distinct targets (plan deduplicates them), with URL targets escalated where a rule fires.
+
+    Kept targets cost a list append each: with the rules on but not firing, planning stays
+    nearly as cheap as without them (bench/cpu.py measures the ratio).
+    """
     result = Escalation()
     urls: dict[Action, list[Target]] = {}
     for target in targets:
         if target.kind == "url":
             urls.setdefault(target.action, []).append(target)
         else:
-            result.targets[target] = {target}
+            result.purge.append(target)
     for action, group in urls.items():
-        if not _everything(group, thresholds.everything, action in supports.get("everything", ()), result):
-            _prefixes(group, thresholds.prefix, action in supports.get("prefix", ()), result)
+        everything = thresholds.everything if action in supports.get("everything", ()) else None
+        prefix = thresholds.prefix if action in supports.get("prefix", ()) else None
+        if not _everything(group, everything, result):
+            _prefixes(group, prefix, result)
     return result
 
 
-def _everything(urls: list[Target], limit: int | None, supported: bool, result: Escalation) -> bool:
-    paths = {urlsplit(t.value).path for t in urls}
-    if limit is None or not supported or len(paths) <= limit:
+def _everything(urls: list[Target], limit: int | None, result: Escalation) -> bool:
+    if limit is None or len(urls) <= limit:  # fewer URLs than the limit: fewer paths too
+        return False
+    paths = {url_path(t.value) for t in urls}
+    if len(paths) <= limit:
         return False
     roots: dict[str, set[Target]] = {}
     for target in urls:
         roots.setdefault(site_root(target.value), set()).add(target)
     for root, covered in roots.items():
         whole = Target(urls[0].cdn, urls[0].action, "everything", root)
-        result.targets[whole] = covered
+        result.replace(whole, covered)
         reason = f"{len(paths)} changed paths > everything_threshold {limit}"
         result.decisions.append(Decision(whole.cdn, "everything", whole, len(covered), reason))
     return True
 
 
-def _prefixes(urls: list[Target], limit: int | None, supported: bool, result: Escalation) -> None:
-    counts: dict[str, set[str]] = {}
-    for target in urls:
-        counts.setdefault(directory(target.value), set()).add(target.value)
-    busy = {d for d, values in counts.items() if limit is not None and supported and len(values) > limit}
+def _prefixes(urls: list[Target], limit: int | None, result: Escalation) -> None:
+    counts: dict[str, int] = {}
+    if limit is not None and len(urls) > limit:  # else no directory can have more than `limit`
+        for target in urls:  # distinct targets: one count per changed URL
+            where = directory(target.value)
+            counts[where] = counts.get(where, 0) + 1
+    busy = {d for d, count in counts.items() if limit is not None and count > limit}
+    if not busy:
+        result.purge.extend(urls)
+        return
     prefixes: dict[str, Target] = {}
     for target in urls:
         outer = next((d for d in ancestors(target.value) if d in busy), None)
         if outer is None:
-            result.targets[target] = {target}
-            continue
-        if outer not in prefixes:
+            result.purge.append(target)
+        elif outer in prefixes:
+            result.covers[prefixes[outer]].add(target)
+        else:
             prefixes[outer] = Target(target.cdn, target.action, "prefix", outer)
-            result.targets[prefixes[outer]] = set()
-        result.targets[prefixes[outer]].add(target)
+            result.replace(prefixes[outer], {target})
     for outer, prefix in prefixes.items():
-        covered = result.targets[prefix]
-        reason = f"{len(counts[outer])} changed URLs in {outer} > prefix_threshold {limit}"
-        if len(covered) > len(counts[outer]):
-            reason += f" (+{len(covered) - len(counts[outer])} in its subdirectories)"
+        covered = result.covers[prefix]
+        reason = f"{counts[outer]} changed URLs in {outer} > prefix_threshold {limit}"
+        if len(covered) > counts[outer]:
+            reason += f" (+{len(covered) - counts[outer]} in its subdirectories)"
         result.decisions.append(Decision(prefix.cdn, "prefix", prefix, len(covered), reason))
 
 
@@ -114,6 +137,15 @@ def ancestors(url: str) -> list[str]:
 
 
 def site_root(url: str) -> str:
-    """`https://h/a/b.png` -> `https://h/`."""
-    split = urlsplit(url)
-    return f"{split.scheme}://{split.netloc}/"
+    """`https://h/a/b.png` -> `https://h/` (target URLs are absolute, with no query or fragment)."""
+    return url[: _path_start(url)] + "/"
+
+
+def url_path(url: str) -> str:
+    """`https://h/a/b.png` -> `/a/b.png`."""
+    return url[_path_start(url) :] or "/"
+
+
+def _path_start(url: str) -> int:
+    start = url.find("/", url.index("://") + 3)
+    return start if start >= 0 else len(url)
