@@ -1,6 +1,8 @@
 """Cloudflare purge_cache emulator: auth checked, bodies validated against the strict local schema.
 
-Requests must carry a Bearer token or the legacy X-Auth-Email + X-Auth-Key pair; wrong
+The operations are those the spec extracts declare: purge_cache (cloudflare-purge.openapi.json)
+and the soft purge invalidate_cache (cloudflare-invalidate.openapi.json, same selectors); each
+request is recorded with the operation it called (`operations`). Requests must carry a Bearer token or the legacy X-Auth-Email + X-Auth-Key pair; wrong
 credentials are answered 403 in Cloudflare's envelope (code 10000), missing ones are a
 violation. Bodies are validated against `x-local-strict_PurgeRequest` from
 cloudflare-purge.openapi.json (one purge type, per-request maxima) and the plan's URL cap.
@@ -22,7 +24,15 @@ from tests.emulators.base import Emulator, Invalid, Recorded, Reply
 SPEC = specs.load("cloudflare-purge.openapi.json")
 STRICT = {**SPEC["components"]["schemas"]["x-local-strict_PurgeRequest"], "components": SPEC["components"]}
 ZONE_ID, API_TOKEN = "023e105f4ecef8ad9ca31a8372d0c353", "cf-token-abc123"
-PATH = re.compile(r"^/client/v4/zones/(?P<zone>[^/]+)/purge_cache$")
+SOFT = specs.load("cloudflare-invalidate.openapi.json")
+OPERATIONS = {
+    path.rpartition("/")[2]: spec["paths"][path]["post"]["operationId"]
+    for spec in (SPEC, SOFT)
+    for path in spec["paths"]
+    if path.startswith("/zones/{zone_id}/") and path.count("/") == 3
+}
+"""Last path segment -> operationId: purge_cache -> zone-purge, invalidate_cache -> zone-invalidate."""
+PATH = re.compile(r"^/client/v4/zones/(?P<zone>[^/]+)/(?P<operation>[a-z_]+)$")
 
 
 def envelope(status: int, code: int, message: str) -> Reply:
@@ -45,6 +55,8 @@ class CloudflareEmulator(Emulator):
         super().__init__(**kwargs)
         self.zone_id, self.api_token, self.api_key, self.email = zone_id, api_token, api_key, email
         self.max_files = max_files
+        self.operations: list[str] = []
+        """The operationId of each valid call, in order."""
 
     @property
     def api_base(self) -> str:
@@ -52,13 +64,13 @@ class CloudflareEmulator(Emulator):
 
     def answer(self, request: Recorded) -> Reply:
         match = PATH.match(request.path)
-        if request.method != "POST" or match is None:
+        if request.method != "POST" or match is None or match["operation"] not in OPERATIONS:
             raise Invalid(f"no such operation: {request.method} {request.path}")
         if not self._authorised(request):
             return envelope(403, 10000, "Authentication error")
         if match["zone"] != self.zone_id:
             return envelope(
-                404, 7003, "Could not route to /zones/{}/purge_cache, perhaps your object identifier is invalid?"
+                404, 7003, f"Could not route to /zones/{{}}/{match['operation']}, perhaps your object identifier is invalid?"
             )
         if request.headers.get("content-type", "").split(";")[0] != "application/json":
             raise Invalid("Content-Type must be application/json")
@@ -78,6 +90,7 @@ class CloudflareEmulator(Emulator):
         for prefix in body.get("prefixes", ()):
             if "://" in prefix:
                 raise Invalid(f"prefixes carry no scheme: {prefix!r}")
+        self.operations.append(OPERATIONS[match["operation"]])
         return Reply(200, {"success": True, "errors": [], "messages": [], "result": {"id": uuid.uuid4().hex}})
 
     def throttled(self, wait: float) -> Reply:

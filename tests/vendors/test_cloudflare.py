@@ -208,3 +208,37 @@ def test_secrets_never_reach_logs_reprs_or_outcomes(caplog: pytest.LogCaptureFix
     assert "vendor call" in caplog.text
     for secret in (TOKEN, KEY):
         assert secret not in shown
+
+
+@pytest.mark.parametrize(
+    ("route", "body"),
+    [
+        ("hosts: [www.example.com], action: invalidate", {"files": ["https://www.example.com/d/ab.css"]}),
+        ('tags: ["{dirname}"], action: invalidate', {"tags": ["d"]}),
+    ],
+    ids=["files", "tags"],
+)
+def test_invalidate_is_the_soft_purge_call(route: str, body: dict[str, list[str]], executor: Executor) -> None:
+    with serving(CloudflareEmulator()) as cf:
+        report = run(config(cf, route=route), executor, "d/ab.css")
+    assert report.ok, report.outcomes
+    (request,) = cf.requests
+    assert (request.path, request.json()) == (f"/client/v4/zones/{ZONE}/invalidate_cache", body)
+    assert cf.operations == ["zone-invalidate"]
+
+
+def test_purge_and_invalidate_routes_call_each_operation(executor: Executor) -> None:
+    with serving(CloudflareEmulator()) as cf:
+        cfg = parse(
+            f"cdns:\n  cf: {{vendor: cloudflare, api_base: '{cf.api_base}', zone_id: '{ZONE}', api_token: {TOKEN}}}\n"
+            "buckets:\n  site:\n"
+            "    - {cdn: cf, hosts: [www.example.com], prefix: html/, action: invalidate}\n"
+            "    - {cdn: cf, hosts: [www.example.com], prefix: img/}\n"
+        )
+        assert run(cfg, executor, "html/a.html", "img/b.png").ok
+    assert sorted(cf.operations) == ["zone-invalidate", "zone-purge"]
+    calls = {r.path.rpartition("/")[2]: r.json() for r in cf.requests}
+    assert calls == {
+        "invalidate_cache": {"files": ["https://www.example.com/html/a.html"]},
+        "purge_cache": {"files": ["https://www.example.com/img/b.png"]},
+    }

@@ -5,7 +5,9 @@ key + e-mail. Items per call default to 100, the figure for every plan and kind 
 Cloudflare's current docs; set the account's `max_items` lower for old limits (30) or up
 to 500 on Enterprise zones that purge URLs only (tags and prefixes stay at 100 a call).
 Whether http and https share a cache entry depends on the zone, so both are purged.
-Cloudflare has no soft purge: only `purge`.
+`invalidate` is Cloudflare's soft purge (`POST /zones/{zone_id}/invalidate_cache`, 2026-09-28):
+the same selectors as purge_cache, but cached content is marked stale and revalidated with the
+origin (a 304 reuses the cached body) instead of being dropped.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ API = "https://api.cloudflare.com/client/v4"
 FLEX_MAX = 100
 """Tags, hosts and prefixes per call, on every plan."""
 FIELDS = {"url": "files", "tag": "tags", "prefix": "prefixes"}
+OPERATIONS = {"purge": "purge_cache", "invalidate": "invalidate_cache"}
+"""The call per action: both take the same body."""
 
 
 class CloudflareOptions(VendorOptions, frozen=True):
@@ -54,7 +58,7 @@ class CloudflareOptions(VendorOptions, frozen=True):
 
 class Cloudflare(Provider):
     vendor = "cloudflare"
-    supports: ClassVar = {kind: frozenset({"purge"}) for kind in ("url", "tag", "prefix", "everything")}
+    supports: ClassVar = {kind: frozenset(OPERATIONS) for kind in ("url", "tag", "prefix", "everything")}
     # 4/s is the global API limit (1,200 calls per 5 minutes per token); the per-plan purge
     # buckets (Free: 5 tag/prefix calls a minute) answer 429 + Retry-After, which the core honours.
     limits = Limits(
@@ -68,7 +72,9 @@ class Cloudflare(Provider):
     options: CloudflareOptions
     secret_headers = frozenset({"authorization", "x-auth-key"})
     api = API
-    endpoints: ClassVar = dict.fromkeys(("url", "tag", "prefix", "everything"), ("/zones/{zone_id}/purge_cache",))
+    endpoints: ClassVar = dict.fromkeys(
+        ("url", "tag", "prefix", "everything"), tuple(f"/zones/{{zone_id}}/{op}" for op in OPERATIONS.values())
+    )
     # Cache-Tag: printable ASCII, comma-separated, case-insensitive; a purge takes tags of <= 1,024 characters.
     tag_rules = TagRules(allowed=PRINTABLE_ASCII.replace(",", ""), max_length=1024, case_sensitive=False)
 
@@ -82,7 +88,7 @@ class Cloudflare(Provider):
             body = {"files": [{"url": url, "headers": opts.file_headers} for url in batch.values]}
         else:
             body = {FIELDS[batch.kind]: list(batch.values)}
-        url = f"{(opts.api_base or API).rstrip('/')}/zones/{opts.zone_id}/purge_cache"
+        url = f"{(opts.api_base or API).rstrip('/')}/zones/{opts.zone_id}/{OPERATIONS[batch.action]}"
         return [httpx.Request("POST", url, json=body, headers=self._auth_headers())]
 
     def _auth_headers(self) -> dict[str, str]:
