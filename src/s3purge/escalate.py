@@ -5,7 +5,8 @@ purge also drops cached objects that did not change (the next requests for them 
 origin):
 
 - prefix: a directory with more than `prefix` changed URLs directly in it is purged as that
-  directory's prefix (`https://host/dir/`), which also covers its subdirectories;
+  directory's prefix (`https://host/dir/`), which also covers its subdirectories; never the
+  site root (`https://host/`), whose prefix is everything;
 - everything: more than `everything` changed URL paths on the CDN and the CDN is purged
   entirely, one `everything` target per site root (`https://host/`) the changes touch.
 
@@ -102,7 +103,8 @@ def _prefixes(urls: list[Target], limit: int | None, result: Escalation) -> None
         for target in urls:  # distinct targets: one count per changed URL
             where = directory(target.value)
             counts[where] = counts.get(where, 0) + 1
-    busy = {d for d, count in counts.items() if limit is not None and count > limit}
+    # A site root's prefix is the whole site: only the everything rule may purge that.
+    busy = {d for d, count in counts.items() if limit is not None and count > limit and d != site_root(d)}
     if not busy:
         result.purge.extend(urls)
         return

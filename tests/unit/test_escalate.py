@@ -49,6 +49,16 @@ def test_outer_prefix_absorbs_subdirectories() -> None:
     assert "(+3 in its subdirectories)" in result.decisions[0].reason
 
 
+def test_a_busy_site_root_is_never_a_prefix_only_everything() -> None:
+    planned = urls(*(f"https://h/{n}.html" for n in range(21)), "https://h/img/a", "https://h/img/b")
+    result = escalate(planned, Thresholds(prefix=1, everything=2000), ALL)  # 21 root files > 1
+    assert {t.kind for t in result.targets} == {"url", "prefix"}
+    assert [d.target.value for d in result.decisions] == ["https://h/img/"]
+    assert len([t for t in result.targets if t.kind == "url"]) == 21
+    whole = escalate(planned, Thresholds(prefix=1, everything=20), ALL)
+    assert [(d.rule, d.target.value) for d in whole.decisions] == [("everything", "https://h/")]
+
+
 def test_everything_rule_counts_paths_not_hosts_and_keeps_one_target_per_site() -> None:
     planned = urls("https://a/1", "https://b/1", "https://a/2", "https://b/2")
     assert escalate(planned, Thresholds(everything=2), ALL).decisions == []  # 2 paths, on 2 hosts
@@ -122,11 +132,13 @@ def test_rules_fire_exactly_above_their_thresholds(values: list[str], prefix: in
         counts[directory(value)] = counts.get(directory(value), 0) + 1
     prefixes = {t.value for t in result.targets if t.kind == "prefix"}
     for target, group in result.targets.items():
-        if target.kind == "prefix":  # fired: its directory is above the threshold
+        if target.kind == "prefix":  # fired: its directory is above the threshold, and is no site root
             assert prefix is not None and counts[target.value] > prefix
+            assert target.value.count("/") > 3
             assert all(t.value.startswith(target.value) for t in group)
     for value in values:  # above the threshold: the URL is purged by its directory's prefix or an outer one
-        busy = prefix is not None and counts[directory(value)] > prefix
+        root = directory(value).count("/") == 3  # https://h/: its prefix would be the whole site
+        busy = prefix is not None and counts[directory(value)] > prefix and not root
         by_prefix = any(value.startswith(p) for p in prefixes)
         assert by_prefix or not busy
         assert by_prefix == (Target("cf", "purge", "url", value) not in result.targets)
