@@ -256,7 +256,7 @@ METACHARACTERS = set(".^$*+?()[]{}|\\")
 @given(keys)
 def test_http_ban_is_the_literal_directory(key: str) -> None:
     """Escalated to its directory, a key becomes a BAN whose regex is that path, every metacharacter escaped."""
-    planned = plan([Change("site", key, "created", "m")], BAN)
+    planned = plan([Change("site", f"d/{key}", "created", "m")], BAN)  # below the root: a root is never a prefix
     for batch in planned.batches:
         (request,) = BAN.cdns["c"].provider.build(batch)
         assert (batch.kind, str(request.url), request.headers["host"]) == ("prefix", "http://10.0.0.5:6081/", HOST)
