@@ -26,8 +26,9 @@ from s3purge.capabilities import Supports
 from s3purge.capabilities import Thresholds as Thresholds  # noqa: PLC0414  (planners import it from here)
 from s3purge.model import Action, Target
 
-Rule = Literal["prefix", "everything", "wildcard"]
-"""wildcard: not an escalation, but a key whose `*` the vendor reads as a wildcard (plan.py)."""
+Rule = Literal["prefix", "everything", "wildcard", "tags", "paths"]
+"""wildcard: not an escalation, but a key whose `*` the vendor reads as a wildcard (plan.py);
+tags, paths: which of the two a vendor that bills per item is cheaper by (choose.py)."""
 
 
 @dataclass(frozen=True, slots=True)

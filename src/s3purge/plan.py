@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from s3purge.capabilities import Admission, Limits, Thresholds
+from s3purge.choose import choose
 from s3purge.config import Config
 from s3purge.escalate import Decision, escalate
 from s3purge.mapping import targets
@@ -43,7 +44,7 @@ def plan(changes: Iterable[Change], config: Config) -> Plan:
     """Every change's targets, deduplicated, then packed into as few batches as limits allow."""
     routed: dict[str, set[str]] = {}
     bad: dict[str, str] = {}
-    pairs = []
+    per_change = []
     for change in changes:
         cdns = routed.setdefault(change.source, set())
         try:
@@ -51,12 +52,16 @@ def plan(changes: Iterable[Change], config: Config) -> Plan:
         except Exception as error:  # noqa: BLE001 - e.g. a lone surrogate no URL or tag can spell: this change only
             bad.setdefault(change.source, f"key {change.key[:80]!r} cannot be mapped ({type(error).__name__})")
             continue
-        for target in found:
-            pairs.append((target, change.source))
-            cdns.add(target.cdn)
-    admitted = _admitted(pairs, config)
+        per_change.append((change.source, found))
+        cdns.update(target.cdn for target in found)
+    chosen = choose(per_change, config)
+    admitted = _admitted(chosen.pairs, config)
     result = _packed(_deduplicated(admitted.pairs, config), config, routed)
-    result.decisions[:0], result.refused, result.bad_sources = admitted.decisions, admitted.refused, bad
+    result.decisions[:0], result.refused, result.bad_sources = (
+        chosen.decisions + admitted.decisions,
+        admitted.refused,
+        bad,
+    )
     return result
 
 

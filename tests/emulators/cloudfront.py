@@ -2,7 +2,8 @@
 
 The gate validates each CreateInvalidation body with botocore's ParamValidator on
 specs/cloudfront-invalidation.botocore.json, checks CloudFront's documented limits
-(3,000 paths and 15 wildcards per call, path syntax, SigV4 for cloudfront/us-east-1),
+(3,000 paths and 15 wildcards per call, path syntax, SigV4 for cloudfront/us-east-1; `#tag`
+cache-tag paths by the rules in specs/cloudfront-cache-tags.json, each counted as one path),
 can answer AWS's XML errors (moto cannot be told to), and otherwise proxies to moto.
 """
 
@@ -22,6 +23,7 @@ from tests.emulators.base import Emulator, Invalid, Recorded, Reply
 SPEC = specs.HERE / "cloudfront-invalidation.botocore.json"
 NS = "{http://cloudfront.amazonaws.com/doc/2020-05-31/}"
 UNSAFE = set(' "#<>[\\]^`{|}~')
+TAGS = specs.load("cloudfront-cache-tags.json")
 
 
 class CloudFrontGate(Emulator):
@@ -77,7 +79,11 @@ class CloudFrontGate(Emulator):
 
 
 def check_path(path: str) -> None:
-    """CloudFront's documented path rules: rooted, `*` last only, non-ASCII and RFC 1738 unsafe escaped."""
+    """CloudFront's documented path rules: rooted, `*` last only, non-ASCII and RFC 1738 unsafe escaped;
+    or a cache tag."""
+    if path.startswith(TAGS["path_prefix"]):
+        check_tag(path.removeprefix(TAGS["path_prefix"]))
+        return
     if not path.startswith("/") or len(path) > 4000:
         raise Invalid(f"InvalidArgument: {path!r}")
     if "*" in path[:-1]:
@@ -86,6 +92,16 @@ def check_path(path: str) -> None:
         raise Invalid(f"InvalidArgument: unescaped character in {path!r}")
     if re.search(r"%(?![0-9A-F]{2})", path):
         raise Invalid(f"InvalidArgument: bad escape in {path!r}")
+
+
+def check_tag(tag: str) -> None:
+    """A `#tag` path's tag: 1 to 256 characters of ASCII 33-126, no comma, no wildcard."""
+    rules = TAGS["tag"]
+    if not 0 < len(tag) <= rules["max_length"]:
+        raise Invalid(f"InvalidArgument: a cache tag holds 1 to {rules['max_length']} characters: {tag[:40]!r}")
+    bad = [c for c in tag if not rules["min_codepoint"] <= ord(c) <= rules["max_codepoint"] or c in rules["forbidden"]]
+    if bad:
+        raise Invalid(f"InvalidArgument: cache tag {tag[:40]!r} holds {bad[0]!r}")
 
 
 def parse_batch(body: bytes) -> dict[str, Any]:

@@ -225,3 +225,106 @@ def test_cli_plan_shows_escalation_and_paid_paths(tmp_path: Path) -> None:
     assert "[cf] paid paths: 2 (a wildcard counts as one; 4 without escalation)" in result.output
     assert "<Path>/img/*</Path>" in result.output
     assert "POST https://cloudfront.amazonaws.com/2020-05-31/distribution/E1/invalidation" in result.output
+
+
+# --- cache tags (#tag paths, 2026-04-29) -------------------------------------------------------
+
+
+def tagged(api_base: str, dist: str, tags: str, extra: str = "", hosts: str = f"hosts: [{HOST}], ") -> Config:
+    return parse(
+        f"cdns:\n  cf: {{vendor: cloudfront, api_base: '{api_base}', distribution_ids: [{dist}]{extra}}}\n"
+        f"buckets:\n  site:\n    - {{cdn: cf, {hosts}tags: {tags}}}\n"
+    )
+
+
+def test_tags_become_hash_paths_counted_one_each(boto: Any, gate: CloudFrontGate) -> None:
+    dist = distribution(boto.cloudfront)
+    keys = ["Shop/a.html", "shop/b.html", "a,b/c*d.html", "a,b/e.html"]
+    cfg = tagged(gate.url, dist, '["{dirname}"]', hosts="")
+    report = run(cfg, keys)
+    assert report.ok, [o.detail for o in report.failures()]
+    (made,) = invalidations(boto, dist)
+    # one path per tag, case-insensitive (Shop = shop); ',' and '*' are encoded, never a separator or a wildcard
+    assert made["InvalidationBatch"]["Paths"]["Items"] == ["#Shop", "#a%2Cb"]
+    assert paid(cfg, keys) == 2
+    assert gate.violations == []
+
+
+def test_a_tag_over_256_characters_is_refused_alone(boto: Any, gate: CloudFrontGate) -> None:
+    dist = distribution(boto.cloudfront)
+    long = "t" * 257
+    report = run(tagged(gate.url, dist, f'["{{dirname}}", "x"]', hosts=""), [f"{long}/a.html"])
+    (made,) = invalidations(boto, dist)
+    assert made["InvalidationBatch"]["Paths"]["Items"] == ["#x"]
+    (failure,) = report.failures()  # the long tag fails its change (permanently); the other tag is purged
+    assert "257 characters once encoded; the vendor takes 256" in failure.detail and not failure.retryable
+
+
+def test_gate_refuses_a_tag_cloudfront_would_not_take(gate: CloudFrontGate) -> None:
+    from tests.emulators.base import Invalid
+    from tests.emulators.cloudfront import check_path
+
+    check_path("#" + "x" * 256)
+    for bad in ("#" + "x" * 257, "#a,b", "#a*", "#a b", "#", "#caf\u00e9"):
+        with pytest.raises(Invalid):
+            check_path(bad)
+
+
+BY_DIR = '["{dirname}"]'
+BY_KEY = '["obj:{key}"]'
+
+
+@pytest.mark.parametrize(
+    ("tags", "extra", "rule", "paid_paths", "first"),
+    [
+        (BY_DIR, "", "tags", 10, "#d0"),  # 10 directory tags against 10,000 paths
+        (BY_DIR, ", prefix_threshold: 100", "tags", 10, "#d0"),  # 10 against 10 wildcards: tags are narrower
+        (BY_KEY, "", "paths", 10_000, "/d0/file-0.html"),  # a tag per object: exact paths, same price
+        (BY_KEY, ", prefix_threshold: 100", "paths", 10, "/d0/*"),  # 10 wildcards against 10,000 tags
+    ],
+    ids=["dir-tags", "dir-tags-vs-wildcards", "key-tags", "key-tags-vs-wildcards"],
+)
+def test_burst_is_purged_by_the_fewest_paid_paths(
+    tags: str, extra: str, rule: str, paid_paths: int, first: str, boto: Any, gate: CloudFrontGate
+) -> None:
+    cfg = tagged(gate.url, "E1", tags, extra)
+    planned = plan(changes(BURST), cfg)
+    choice = [d for d in planned.decisions if d.rule in ("tags", "paths")]
+    assert [d.rule for d in choice] == [rule]
+    assert paid(cfg, BURST) == paid_paths
+    provider = cfg.cdns["cf"].provider
+    assert isinstance(provider, CloudFront)
+    assert provider.paths(planned.batches[0])[0] == first
+
+
+def test_tagged_burst_reaches_cloudfront_as_ten_tag_paths(boto: Any, gate: CloudFrontGate) -> None:
+    dist = distribution(boto.cloudfront)
+    report = run(tagged(gate.url, dist, BY_DIR), BURST)
+    assert report.ok, [o.detail for o in report.failures()]
+    (made,) = invalidations(boto, dist)
+    assert made["InvalidationBatch"]["Paths"]["Items"] == [f"#d{d}" for d in range(10)]
+    assert gate.violations == []
+
+
+def test_twenty_one_root_files_are_not_everything_under_a_prefix_rule(boto: Any, gate: CloudFrontGate) -> None:
+    dist = distribution(boto.cloudfront)
+    keys = [f"page-{n}.html" for n in range(21)]
+    cfg = config(gate.url, dist, extra="prefix_threshold: 20\n    everything_threshold: 2000")
+    assert run(cfg, keys).ok
+    (made,) = invalidations(boto, dist)
+    assert sorted(made["InvalidationBatch"]["Paths"]["Items"]) == sorted(f"/{key}" for key in keys)
+    assert paid(cfg, keys) == 21
+
+
+def test_cli_plan_shows_the_tag_choice(tmp_path: Path) -> None:
+    cfg = tmp_path / "cfg.yml"
+    cfg.write_text(
+        "cdns:\n  cf: {vendor: cloudfront, distribution_ids: [E1]}\n"
+        "buckets:\n  site: [{cdn: cf, hosts: [www.example.test], tags: ['{dirname}']}]\n"
+    )
+    keys = [f"site/img/{n}.png" for n in range(3)]
+    result = CliRunner().invoke(main, ["plan", "--config", str(cfg), *keys])
+    assert result.exit_code == 0, result.output
+    assert "[cf] tags rule: img (1 paid items by tag against 3 by URL path)" in result.output
+    assert "<Path>#img</Path>" in result.output and "<Path>/img/0.png</Path>" not in result.output
+    assert "[cf] paid paths: 1 " in result.output

@@ -99,6 +99,9 @@ class Provider:
     """Set when `*` in a URL to purge is a wildcard the vendor cannot escape."""
     tag_rules: ClassVar[TagRules | None] = None
     """What a tag may hold, for vendors that purge by tag."""
+    billed_per_item: ClassVar[bool] = False
+    """Each item purged (path, wildcard, tag) is paid for: a change with both URLs and tags is
+    purged by whichever costs fewer items (choose.py)."""
 
     def __init__(self, name: str, options: VendorOptions) -> None:
         self.name = name

@@ -20,7 +20,7 @@ from msgspec import Meta
 
 from s3purge.checks import HeaderValue, HttpToken
 from s3purge.errors import Rejected, Retryable
-from s3purge.model import Batch
+from s3purge.model import Action, Batch
 from s3purge.providers.base import (
     PRINTABLE_ASCII,
     Limits,
@@ -37,7 +37,7 @@ API = "https://api.cloudflare.com/client/v4"
 FLEX_MAX = 100
 """Tags, hosts and prefixes per call, on every plan."""
 FIELDS = {"url": "files", "tag": "tags", "prefix": "prefixes"}
-OPERATIONS = {"purge": "purge_cache", "invalidate": "invalidate_cache"}
+OPERATIONS: dict[Action, str] = {"purge": "purge_cache", "invalidate": "invalidate_cache"}
 """The call per action: both take the same body."""
 
 

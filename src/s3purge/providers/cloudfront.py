@@ -4,8 +4,11 @@ Paths are rebuilt from the decoded key by CloudFront's rule: percent-encode non-
 RFC 1738 "unsafe" characters (space " # % < > [ \\ ] ^ ` { | } ~) and nothing else, or the
 cached object is not matched. `*` is a wildcard (last character only) and has no escape, so
 a key containing `*` is invalidated as a wildcard cut after its first `*`: that covers it.
-Prefixes become `/dir/*`, everything `/*`. The CallerReference hashes distribution, sources
-and paths: a retried or redriven call gets back the invalidation it made, never a second.
+Prefixes become `/dir/*`, everything `/*`, a cache tag `#tag` (2026-04-29: tags come from
+the response header the distribution's CacheTagConfig names, e.g. S3 metadata
+`x-amz-meta-cache-tag`; each tag is one path, in the in-progress limit and the price, and
+evicts every variant). The CallerReference hashes distribution, sources and paths: a
+retried or redriven call gets back the invalidation it made, never a second.
 """
 
 from __future__ import annotations
@@ -22,7 +25,16 @@ from msgspec import Meta
 
 from s3purge.errors import Rejected, Retryable
 from s3purge.model import Batch, Target, TargetKind
-from s3purge.providers.base import Limits, Provider, VendorOptions, Wildcards, judge_status, retry_after
+from s3purge.providers.base import (
+    PRINTABLE_ASCII,
+    Limits,
+    Provider,
+    TagRules,
+    VendorOptions,
+    Wildcards,
+    judge_status,
+    retry_after,
+)
 
 API_BASE = "https://cloudfront.amazonaws.com"
 NS = "http://cloudfront.amazonaws.com/doc/2020-05-31/"
@@ -49,6 +61,7 @@ class CloudFront(Provider):
     vendor = "cloudfront"
     supports: ClassVar = {
         "url": frozenset({"purge"}),
+        "tag": frozenset({"purge"}),
         "prefix": frozenset({"purge"}),
         "everything": frozenset({"purge"}),
     }
@@ -58,16 +71,22 @@ class CloudFront(Provider):
     secret_headers = frozenset({"authorization", "x-amz-security-token"})
     api = API_BASE
     endpoints: ClassVar = dict.fromkeys(
-        ("url", "prefix", "everything"), ("/2020-05-31/distribution/{distribution_ids}/invalidation",)
+        ("url", "tag", "prefix", "everything"), ("/2020-05-31/distribution/{distribution_ids}/invalidation",)
     )
     wildcards = Wildcards()
+    billed_per_item = True  # $0.005 a path past 1,000 a month; a wildcard or a #tag is one path
+    # Cache tags: ASCII 33-126 but ',' (the header's separator), no wildcard, <= 256, case-insensitive.
+    tag_rules = TagRules(
+        allowed=PRINTABLE_ASCII.replace(",", "").replace("*", ""), max_length=256, case_sensitive=False
+    )
 
     def __init__(self, name: str, options: VendorOptions) -> None:
         super().__init__(name, options)
         self._auth = SigV4("cloudfront", "us-east-1")  # CloudFront's API lives in us-east-1
 
     def identity(self, target: Target) -> str:
-        return invalidation_path(target.kind, target.value)  # no scheme, no host: one path for all
+        path = invalidation_path(target.kind, target.value)  # no scheme, no host: one path for all
+        return path.lower() if target.kind == "tag" else path
 
     @property
     def auth(self) -> httpx.Auth:
@@ -114,9 +133,12 @@ class CloudFront(Provider):
 
 
 def invalidation_path(kind: TargetKind, value: str) -> str:
-    """A target's CloudFront path: `https://h/a%20b~1.png` -> `/a%20b%7E1.png`, prefix -> `/dir/*`."""
+    """A target's CloudFront path: `https://h/a%20b~1.png` -> `/a%20b%7E1.png`, prefix -> `/dir/*`,
+    tag -> `#tag`."""
     if kind == "everything":
         return "/*"
+    if kind == "tag":
+        return "#" + value
     decoded = unquote(urlsplit(value).path) or "/"
     path = quote(decoded, safe=SAFE).replace("~", "%7E")  # quote() never escapes '~'
     if kind == "prefix":
