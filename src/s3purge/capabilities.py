@@ -40,6 +40,8 @@ class Limits:
     """Largest request body the vendor accepts; batches are packed below it."""
     concurrency: int = 8
     rate: Rate | None = None
+    kind_rates: Mapping[TargetKind, Rate] = field(default_factory=dict)
+    """Limits of some kinds' calls besides `rate`, each paced apart (Cloudflare's per-plan purge buckets)."""
     timeout: float = 10.0
 
     max_items_allowed: int | None = None

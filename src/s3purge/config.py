@@ -234,10 +234,11 @@ def _cdn(name: str, raw: Any, checker: Checker) -> tuple[Cdn | None, type[Provid
     checker.problems += _account_checks(at, account, cls)
     if options is Checker.INVALID:
         return None, cls
+    provider = cls(name, options)
     cdn = Cdn(
         name=name,
-        provider=cls(name, options),
-        limits=_limits(cls.limits, account),
+        provider=provider,
+        limits=_limits(provider.declared_limits(), account),
         max_attempts=account.max_attempts,
         escalation=Thresholds(account.prefix_threshold, account.everything_threshold),
         second_purge=account.second_purge,

@@ -77,6 +77,7 @@ class Executor:
         self.backoff = backoff or wait_random_exponential(multiplier=0.25, max=8)
         self._pools: dict[str, ThreadPoolExecutor] = {}
         self._limiters: dict[str, Limiter] = {}
+        self._kind_limiters: dict[tuple[str, str], Limiter] = {}
         self._lock = threading.Lock()
 
     def run(self, batches: list[Batch], cdns: dict[str, Cdn], deadline: float) -> list[Outcome]:
@@ -117,6 +118,8 @@ class Executor:
                 self._pools[cdn.name] = ThreadPoolExecutor(concurrency, thread_name_prefix=f"s3purge-{cdn.name}")
                 if cdn.limits.rate is not None:
                     self._limiters[cdn.name] = limiter(cdn.limits.rate)
+                for kind, rate in cdn.limits.kind_rates.items():
+                    self._kind_limiters[(cdn.name, kind)] = limiter(rate)
             return self._pools[cdn.name]
 
     def _send(self, call: _Call, deadline: float) -> str:
@@ -131,11 +134,23 @@ class Executor:
                 return self._attempt(call, attempt.retry_state.attempt_number, deadline)
         raise AssertionError("unreachable: tenacity either returns or reraises")
 
+    def _paces(self, call: _Call) -> list[tuple[Limiter, float]]:
+        """The limiters this call waits for (the account's, its kind's), each with the call's cost."""
+        found = []
+        for pace, rate in (
+            (self._limiters.get(call.cdn.name), call.cdn.limits.rate),
+            (
+                self._kind_limiters.get((call.cdn.name, call.batch.kind)),
+                call.cdn.limits.kind_rates.get(call.batch.kind),
+            ),
+        ):
+            if pace is not None and rate is not None:
+                found.append((pace, float(len(call.batch.values) if rate.unit == "item" else 1)))
+        return found
+
     def _attempt(self, call: _Call, number: int, deadline: float) -> str:
-        pace = self._limiters.get(call.cdn.name)
-        rate = call.cdn.limits.rate
-        cost = len(call.batch.values) if rate is not None and rate.unit == "item" else 1
-        if pace is not None and not pace.acquire(cost, deadline):
+        paces = self._paces(call)
+        if not all(pace.acquire(cost, deadline) for pace, cost in paces):
             raise Retryable("deadline reached while waiting for the vendor's rate limit")
         started = time.monotonic()
         timeout = min(call.cdn.limits.timeout, deadline - started)
@@ -161,9 +176,10 @@ class Executor:
             return detail
         error.args = (_scrub(str(error), call.cdn),)  # some vendors echo credentials in errors
         _log_call(call, number, started, response, result="failed", detail=str(error))
-        if pace is not None and isinstance(error, Retryable) and error.retry_after is not None:
-            pace.refused(cost, error.retry_after)
-            error.retry_after = 0.0  # the limiter now holds the retry back: don't wait twice
+        if paces and isinstance(error, Retryable) and error.retry_after is not None:
+            for pace, cost in paces:  # which limit refused is not said: hold back every one
+                pace.refused(cost, error.retry_after)
+            error.retry_after = 0.0  # the limiters now hold the retry back: don't wait twice
         raise error
 
 

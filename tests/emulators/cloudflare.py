@@ -2,17 +2,20 @@
 
 The operations are those the spec extracts declare: purge_cache (cloudflare-purge.openapi.json)
 and the soft purge invalidate_cache (cloudflare-invalidate.openapi.json, same selectors); each
-request is recorded with the operation it called (`operations`). Requests must carry a Bearer token or the legacy X-Auth-Email + X-Auth-Key pair; wrong
-credentials are answered 403 in Cloudflare's envelope (code 10000), missing ones are a
-violation. Bodies are validated against `x-local-strict_PurgeRequest` from
-cloudflare-purge.openapi.json (one purge type, per-request maxima) and the plan's URL cap.
-Over the rate limit: 429 + Retry-After, as Cloudflare documents.
+valid call is recorded with its operationId (`operations`). Requests must carry a Bearer token
+or the legacy X-Auth-Email + X-Auth-Key pair; wrong credentials are answered 403 in
+Cloudflare's envelope (code 10000), missing ones are a violation. Bodies are validated against
+`x-local-strict_PurgeRequest` (one purge type, per-request maxima) and the plan's URL cap.
+Over the rate limit: 429 + Retry-After, as Cloudflare documents; `flex=(per_second, burst)`
+adds the plan's own bucket for tag, host, prefix and everything purges (Pro: 5/s, 25).
 """
 
 from __future__ import annotations
 
 import math
 import re
+import threading
+import time
 import uuid
 from typing import Any
 
@@ -46,15 +49,19 @@ class CloudflareEmulator(Emulator):
     def __init__(
         self,
         zone_id: str = ZONE_ID,
+        *,
         api_token: str | None = API_TOKEN,
         api_key: str | None = None,
         email: str | None = None,
         max_files: int = 100,
+        flex: tuple[float, float] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.zone_id, self.api_token, self.api_key, self.email = zone_id, api_token, api_key, email
         self.max_files = max_files
+        self.flex, self._flex_tokens, self._flex_stamp = flex, flex[1] if flex else 0.0, time.monotonic()
+        self._flex_lock = threading.Lock()
         self.operations: list[str] = []
         """The operationId of each valid call, in order."""
 
@@ -70,7 +77,9 @@ class CloudflareEmulator(Emulator):
             return envelope(403, 10000, "Authentication error")
         if match["zone"] != self.zone_id:
             return envelope(
-                404, 7003, f"Could not route to /zones/{{}}/{match['operation']}, perhaps your object identifier is invalid?"
+                404,
+                7003,
+                f"Could not route to /zones/{{}}/{match['operation']}, perhaps your object identifier is invalid?",
             )
         if request.headers.get("content-type", "").split(";")[0] != "application/json":
             raise Invalid("Content-Type must be application/json")
@@ -90,6 +99,10 @@ class CloudflareEmulator(Emulator):
         for prefix in body.get("prefixes", ()):
             if "://" in prefix:
                 raise Invalid(f"prefixes carry no scheme: {prefix!r}")
+        wait = self._flex_wait(body)
+        if wait:
+            self.throttled_count += 1
+            return self.throttled(wait)
         self.operations.append(OPERATIONS[match["operation"]])
         return Reply(200, {"success": True, "errors": [], "messages": [], "result": {"id": uuid.uuid4().hex}})
 
@@ -97,6 +110,20 @@ class CloudflareEmulator(Emulator):
         reply = envelope(429, 971, "Please wait and consider throttling your request speed")
         reply.headers["Retry-After"] = str(max(1, math.ceil(wait)))  # whole seconds, rounded up
         return reply
+
+    def _flex_wait(self, body: dict[str, Any]) -> float:
+        """0 when a flex purge (tags, hosts, prefixes, everything) has a token; else seconds to wait."""
+        if self.flex is None or "files" in body:
+            return 0.0
+        rate, burst = self.flex
+        with self._flex_lock:
+            now = time.monotonic()
+            self._flex_tokens = min(burst, self._flex_tokens + (now - self._flex_stamp) * rate)
+            self._flex_stamp = now
+            if self._flex_tokens >= 1:
+                self._flex_tokens -= 1
+                return 0.0
+            return (1 - self._flex_tokens) / rate
 
     def _authorised(self, request: Recorded) -> bool:
         bearer = request.headers.get("authorization")

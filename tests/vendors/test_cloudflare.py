@@ -242,3 +242,29 @@ def test_purge_and_invalidate_routes_call_each_operation(executor: Executor) -> 
         "invalidate_cache": {"files": ["https://www.example.com/html/a.html"]},
         "purge_cache": {"files": ["https://www.example.com/img/b.png"]},
     }
+
+
+def test_api_limit_is_a_window_of_1200_calls_per_5_minutes() -> None:
+    from s3purge.pacing import SlidingWindow, limiter
+
+    cfg = one_cdn("cf", f'vendor: cloudflare, zone_id: "{ZONE}", api_token: t', "hosts: [a.example]")
+    rate = cfg.cdns["cf"].limits.rate
+    assert rate is not None and (rate.burst, rate.window) == (1200, 300)
+    window = limiter(rate, instances=1)
+    assert isinstance(window, SlidingWindow)
+    starts = [window.reserve(1000.0, 1) for _ in range(1201)]
+    assert starts[:1200] == [1000.0] * 1200  # a burst of 1,200 goes at once (a 4/s bucket took 5 minutes)
+    assert starts[1200] is not None and starts[1200] >= 1300.0  # the next waits for the window
+
+
+@pytest.mark.parametrize("plan", [None, "pro"])
+def test_plan_paces_tag_purges_under_its_bucket(plan: str | None, executor: Executor) -> None:
+    tags = [f"t{n}" for n in range(30)]
+    with serving(CloudflareEmulator(flex=(5, 25))) as cf:
+        account = f"api_token: {TOKEN}, max_items: 1" + (f", plan: {plan}" if plan else "")
+        cfg = one_cdn(
+            "cf", f'vendor: cloudflare, api_base: "{cf.api_base}", zone_id: "{ZONE}", {account}', "tags: ['{key}']"
+        )
+        assert run(cfg, executor, *tags).ok  # with or without the plan, every tag is purged
+    assert sorted(cf.operations) == ["zone-purge"] * 30
+    assert (cf.throttled_count == 0) == (plan == "pro")  # Pro: 5 tag calls a second, bucket 25

@@ -253,7 +253,7 @@ def test_tags_become_hash_paths_counted_one_each(boto: Any, gate: CloudFrontGate
 def test_a_tag_over_256_characters_is_refused_alone(boto: Any, gate: CloudFrontGate) -> None:
     dist = distribution(boto.cloudfront)
     long = "t" * 257
-    report = run(tagged(gate.url, dist, f'["{{dirname}}", "x"]', hosts=""), [f"{long}/a.html"])
+    report = run(tagged(gate.url, dist, '["{dirname}", "x"]', hosts=""), [f"{long}/a.html"])
     (made,) = invalidations(boto, dist)
     assert made["InvalidationBatch"]["Paths"]["Items"] == ["#x"]
     (failure,) = report.failures()  # the long tag fails its change (permanently); the other tag is purged
@@ -275,19 +275,18 @@ BY_KEY = '["obj:{key}"]'
 
 
 @pytest.mark.parametrize(
-    ("tags", "extra", "rule", "paid_paths", "first"),
+    ("tags", "extra", "chosen"),
     [
-        (BY_DIR, "", "tags", 10, "#d0"),  # 10 directory tags against 10,000 paths
-        (BY_DIR, ", prefix_threshold: 100", "tags", 10, "#d0"),  # 10 against 10 wildcards: tags are narrower
-        (BY_KEY, "", "paths", 10_000, "/d0/file-0.html"),  # a tag per object: exact paths, same price
-        (BY_KEY, ", prefix_threshold: 100", "paths", 10, "/d0/*"),  # 10 wildcards against 10,000 tags
+        (BY_DIR, "", ("tags", 10, "#d0")),  # 10 directory tags against 10,000 paths
+        (BY_DIR, ", prefix_threshold: 100", ("tags", 10, "#d0")),  # 10 against 10 wildcards: tags are narrower
+        (BY_KEY, "", ("paths", 10_000, "/d0/file-0.html")),  # a tag per object: exact paths, same price
+        (BY_KEY, ", prefix_threshold: 100", ("paths", 10, "/d0/*")),  # 10 wildcards against 10,000 tags
     ],
     ids=["dir-tags", "dir-tags-vs-wildcards", "key-tags", "key-tags-vs-wildcards"],
 )
-def test_burst_is_purged_by_the_fewest_paid_paths(
-    tags: str, extra: str, rule: str, paid_paths: int, first: str, boto: Any, gate: CloudFrontGate
-) -> None:
-    cfg = tagged(gate.url, "E1", tags, extra)
+def test_burst_is_purged_by_the_fewest_paid_paths(tags: str, extra: str, chosen: tuple[str, int, str]) -> None:
+    rule, paid_paths, first = chosen
+    cfg = tagged("https://cloudfront.amazonaws.com", "E1", tags, extra)
     planned = plan(changes(BURST), cfg)
     choice = [d for d in planned.decisions if d.rule in ("tags", "paths")]
     assert [d.rule for d in choice] == [rule]

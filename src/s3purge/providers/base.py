@@ -108,6 +108,10 @@ class Provider:
         self.options = options
         self._endpoints: dict[TargetKind, list[Endpoint]] = {}
 
+    def declared_limits(self) -> Limits:
+        """The vendor's limits for this account (some depend on its options, e.g. a plan)."""
+        return self.limits
+
     @property
     def scheme_agnostic(self) -> bool:
         """True when purging one scheme's URL purges the other's too (dedupe them)."""

@@ -12,15 +12,16 @@ origin (a 304 reuses the cached body) instead of being dropped.
 
 from __future__ import annotations
 
+import dataclasses
 import re
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal
 
 import httpx
 from msgspec import Meta
 
 from s3purge.checks import HeaderValue, HttpToken
 from s3purge.errors import Rejected, Retryable
-from s3purge.model import Action, Batch
+from s3purge.model import Action, Batch, TargetKind
 from s3purge.providers.base import (
     PRINTABLE_ASCII,
     Limits,
@@ -37,6 +38,23 @@ API = "https://api.cloudflare.com/client/v4"
 FLEX_MAX = 100
 """Tags, hosts and prefixes per call, on every plan."""
 FIELDS = {"url": "files", "tag": "tags", "prefix": "prefixes"}
+API_LIMIT = Rate(per_second=1200 / 300, burst=1200, window=300)
+"""The client API limit: 1,200 requests per 5 minutes per user, a window (not a 4/s bucket)."""
+PLANS: dict[str, dict[TargetKind, Rate]] = {
+    # Cache purge limits per plan (developers.cloudflare.com/cache/how-to/purge-cache, 2026-07-29):
+    # tag, prefix, host and everything purges are requests from a bucket; single-file purges are URLs
+    # per second (a moving average). Per account; a 429 beyond them is still honoured.
+    plan: {
+        "url": Rate(per_second=urls, burst=urls, unit="item"),
+        **dict.fromkeys(("tag", "prefix", "everything"), Rate(per_second=flex, burst=bucket)),
+    }
+    for plan, urls, flex, bucket in (
+        ("free", 800, 5 / 60, 25),
+        ("pro", 1500, 5, 25),
+        ("business", 1500, 10, 50),
+        ("enterprise", 3000, 50, 500),
+    )
+}
 OPERATIONS: dict[Action, str] = {"purge": "purge_cache", "invalidate": "invalidate_cache"}
 """The call per action: both take the same body."""
 
@@ -46,6 +64,8 @@ class CloudflareOptions(VendorOptions, frozen=True):
     api_token: Secret | None = None
     api_key: Secret | None = None
     email: str | None = None
+    plan: Literal["free", "pro", "business", "enterprise"] | None = None
+    """The zone's plan: its purge limits are paced too (unset: only the API limit; 429s still honoured)."""
     file_headers: dict[HttpToken, HeaderValue] = {}
     """Cache-key headers sent with every URL ({url, headers} files), e.g. CF-Device-Type."""
 
@@ -59,14 +79,14 @@ class CloudflareOptions(VendorOptions, frozen=True):
 class Cloudflare(Provider):
     vendor = "cloudflare"
     supports: ClassVar = {kind: frozenset(OPERATIONS) for kind in ("url", "tag", "prefix", "everything")}
-    # 4/s is the global API limit (1,200 calls per 5 minutes per token); the per-plan purge
-    # buckets (Free: 5 tag/prefix calls a minute) answer 429 + Retry-After, which the core honours.
+    # The API limit is a window; the per-plan purge buckets (Free: 5 tag/prefix calls a minute)
+    # are paced with `plan`, and otherwise answer 429 + Retry-After, which the core honours.
     limits = Limits(
         max_items=100,
         kind_items={"tag": FLEX_MAX, "prefix": FLEX_MAX, "everything": 1},
         max_items_allowed=500,  # URL purges on Enterprise zones
         concurrency=4,
-        rate=Rate(per_second=4, burst=20),
+        rate=API_LIMIT,
     )
     Options = CloudflareOptions
     options: CloudflareOptions
@@ -77,6 +97,11 @@ class Cloudflare(Provider):
     )
     # Cache-Tag: printable ASCII, comma-separated, case-insensitive; a purge takes tags of <= 1,024 characters.
     tag_rules = TagRules(allowed=PRINTABLE_ASCII.replace(",", ""), max_length=1024, case_sensitive=False)
+
+    def declared_limits(self) -> Limits:
+        if self.options.plan is None:
+            return self.limits
+        return dataclasses.replace(self.limits, kind_rates=PLANS[self.options.plan])
 
     def requests(self, batch: Batch) -> list[httpx.Request]:
         opts = self.options
