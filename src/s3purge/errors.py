@@ -5,7 +5,9 @@
     ├── EventError       an incoming event is malformed (names what is wrong)
     └── PurgeError       a vendor call failed
         ├── Retryable    timeouts, connection errors, 5xx, 429 (carries retry_after)
+        │   └── Crowded  too many calls in flight for the account (adapt.py lowers its concurrency)
         └── Rejected     the vendor refused the request (carries a hint for the user)
+            ├── TooLarge the call carries too much (adapt.py halves the batch and resends)
             └── Unsafe   s3purge refused to build or send it (request boundary, bad key)
 
 Retryable failures are retried; every other PurgeError is permanent: retrying the same
@@ -49,6 +51,14 @@ class Rejected(PurgeError):
     def __init__(self, message: str, hint: str = "") -> None:
         super().__init__(f"{message} ({hint})" if hint else message)
         self.hint = hint
+
+
+class Crowded(Retryable):
+    """The vendor refused the call because too many of the account's calls are in flight."""
+
+
+class TooLarge(Rejected):
+    """The vendor refused the call as carrying too many items or bytes; half of it may pass."""
 
 
 class Unsafe(Rejected):

@@ -8,8 +8,9 @@ call's total time); what could not finish is reported as failed.
 Whatever a provider raises, building, sending or judging, fails that batch alone:
 permanently when retrying cannot help (the request could not be built or was refused at
 the request boundary, the vendor rejected it), else retryably.
-Pools, limiters and the HTTP client outlive a call, so warm Lambda invocations reuse
-connections.
+A vendor's refusal that a call is too large, or that too many are in flight, teaches the
+executor that account's real limits (adapt.py). Pools, limiters and the HTTP client outlive
+a call, so warm Lambda invocations reuse connections.
 """
 
 from __future__ import annotations
@@ -31,9 +32,10 @@ from tenacity import (
 from tenacity.stop import stop_base
 from tenacity.wait import wait_base
 
+from s3purge.adapt import Crowding, ItemCaps
 from s3purge.config import Cdn
 from s3purge.deadline import BoundedTransport, within
-from s3purge.errors import PurgeError, Rejected, Retryable
+from s3purge.errors import Crowded, PurgeError, Rejected, Retryable, TooLarge
 from s3purge.model import Batch, Outcome
 from s3purge.pacing import Limiter, limiter, sharing_instances
 
@@ -78,6 +80,8 @@ class Executor:
         self._pools: dict[str, ThreadPoolExecutor] = {}
         self._limiters: dict[str, Limiter] = {}
         self._kind_limiters: dict[tuple[str, str], Limiter] = {}
+        self._crowds: dict[str, Crowding] = {}
+        self.caps = ItemCaps()
         self._lock = threading.Lock()
 
     def run(self, batches: list[Batch], cdns: dict[str, Cdn], deadline: float) -> list[Outcome]:
@@ -85,13 +89,12 @@ class Executor:
         pending: list[tuple[Batch, list[Future[str]] | Outcome]] = []
         for batch in batches:
             cdn = cdns[batch.cdn]
-            try:
-                requests = cdn.provider.build(batch)  # checked at the request boundary
+            try:  # cut to a learned size, each part checked at the request boundary
+                calls = [_Call(cdn, part, r) for part in self.caps.split(batch) for r in cdn.provider.build(part)]
             except PurgeError as error:
                 pending.append((batch, _failed(batch, error, cdn)))
                 continue
             pool = self._pool(cdn)
-            calls = [_Call(cdn, batch, request) for request in requests]
             pending.append((batch, [pool.submit(self._send, call, deadline) for call in calls]))
         cutoff = deadline + GRACE
         return [_outcome(batch, work, cutoff) for batch, work in pending]
@@ -116,6 +119,7 @@ class Executor:
                 # A share of the vendor's concurrency too, as of its rate (pacing.INSTANCES_ENV).
                 concurrency = max(1, cdn.limits.concurrency // sharing_instances())
                 self._pools[cdn.name] = ThreadPoolExecutor(concurrency, thread_name_prefix=f"s3purge-{cdn.name}")
+                self._crowds[cdn.name] = Crowding(cdn.name, concurrency)
                 if cdn.limits.rate is not None:
                     self._limiters[cdn.name] = limiter(cdn.limits.rate)
                 for kind, rate in cdn.limits.kind_rates.items():
@@ -123,6 +127,17 @@ class Executor:
             return self._pools[cdn.name]
 
     def _send(self, call: _Call, deadline: float) -> str:
+        try:
+            return self._retried(call, deadline)
+        except TooLarge:
+            if len(call.batch.values) < 2:
+                raise
+        details = []  # sent again as two halves, in this thread (nothing is lost, no pool deadlock)
+        for half in self.caps.halve(call.batch):
+            details += [self._send(_Call(call.cdn, half, r), deadline) for r in call.cdn.provider.build(half)]
+        return "; ".join(d for d in details if d)
+
+    def _retried(self, call: _Call, deadline: float) -> str:
         retrying = Retrying(
             retry=retry_if_exception_type(Retryable),
             wait=_WaitRetryAfter(self.backoff),
@@ -157,7 +172,11 @@ class Executor:
         if timeout <= 0:
             raise Retryable("deadline reached before the call could start")
         call.request.extensions["timeout"] = httpx.Timeout(timeout).as_dict()
+        crowd = self._crowds[call.cdn.name]
+        if not crowd.enter(started + timeout):
+            raise Retryable("deadline reached while waiting for room among the calls in flight")
         response: httpx.Response | None = None
+        passed = False
         try:
             with within(started + timeout):  # the call's total time, however slowly the vendor answers
                 response = self.client.send(call.request, auth=call.cdn.provider.auth)
@@ -166,14 +185,20 @@ class Executor:
             error: PurgeError = Retryable(f"no complete answer within {timeout:.1f}s")
         except httpx.TransportError as transport:
             error = Retryable(f"connection failed ({type(transport).__name__})")
+        except Crowded as judged:
+            crowd.crowded()
+            error = judged
         except PurgeError as judged:
             error = judged
         except Exception as unexpected:  # an answer the vendor module did not expect
             log.exception("provider error", extra={"cdn": call.cdn.name})
             error = Retryable(f"could not read the vendor's answer ({type(unexpected).__name__})")
         else:
+            passed = True
             _log_call(call, number, started, response, result="accepted", detail=detail)
             return detail
+        finally:
+            crowd.leave(passed=passed)
         error.args = (_scrub(str(error), call.cdn),)  # some vendors echo credentials in errors
         _log_call(call, number, started, response, result="failed", detail=str(error))
         if paces and isinstance(error, Retryable) and error.retry_after is not None:

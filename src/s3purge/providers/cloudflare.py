@@ -20,7 +20,7 @@ import httpx
 from msgspec import Meta
 
 from s3purge.checks import HeaderValue, HttpToken
-from s3purge.errors import Rejected, Retryable
+from s3purge.errors import Rejected, Retryable, TooLarge
 from s3purge.model import Action, Batch, TargetKind
 from s3purge.providers.base import (
     PRINTABLE_ASCII,
@@ -137,12 +137,16 @@ class Cloudflare(Provider):
             raise Rejected(f"HTTP {status}: not a Cloudflare API answer", "check api_base")
         if answer["success"] is not True:
             errors = "; ".join(f"{e.get('code')}: {e.get('message')}" for e in answer.get("errors") or [])
+            if status == 413 or (status == 400 and TOO_LARGE.search(errors)):
+                raise TooLarge(f"HTTP {status}: {errors}", "batches are halved to the size the zone takes")
             raise Rejected(
                 f"HTTP {status}: {errors or 'success: false'}", HINTS.get(status, "see Cloudflare's message")
             )
         return f"id={(answer.get('result') or {}).get('id', '?')}"
 
 
+TOO_LARGE = re.compile(r"too many|too large|exceed|maximum|at most|more than", re.IGNORECASE)
+"""A 400 saying the call carries too much (below Enterprise, zones refuse over 30 files)."""
 HINTS = {
     400: "Cloudflare refused the request: see its message",
     401: "check api_token (or api_key and email)",

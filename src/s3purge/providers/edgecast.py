@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 import httpx
 
-from s3purge.errors import Rejected, Retryable
+from s3purge.errors import Crowded, Rejected
 from s3purge.model import Batch, Target
 from s3purge.providers.base import Limits, Provider, VendorOptions, Wildcards, judge_status
 from s3purge.providers.boundary import wildcard_cut
@@ -81,7 +81,7 @@ class Edgecast(Provider):
 
     def judge(self, response: httpx.Response) -> str:
         if response.status_code == 400 and OVER_LIMIT.search(_message(response)):
-            raise Retryable(f"HTTP 400: {_message(response)}")
+            raise Crowded(f"HTTP 400: {_message(response)}")
         if response.status_code == 400:
             raise Rejected(f"HTTP 400: {_message(response)}", "check account (the hex customer number) and platform")
         judge_status(response)
