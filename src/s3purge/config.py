@@ -82,6 +82,9 @@ class Route(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tru
     index_documents: list[str] = msgspec.field(default_factory=lambda: ["index.html"])
     spellings: Annotated[list[Spelling], Meta(min_length=1)] = msgspec.field(default_factory=lambda: list(SPELLINGS))
     tags: list[TagTemplate] = []
+    tags_from_metadata: Annotated[str, Meta(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=128)] | None = None
+    """User metadata (without `x-amz-meta-`, lower case) holding the object's comma-separated tags,
+    e.g. `cache-tag`: read with HeadObject on created events and purged as tags (metadata.py)."""
     action: Action = "purge"
     events: list[EventKind] = msgspec.field(default_factory=lambda: ["created", "removed"])
     verify: Verify | None = None
@@ -264,14 +267,14 @@ def _route_checks(at: Loc, route: Route, defined: set[str], classes: dict[str, t
     if route.cdn not in defined:
         return [((*at, "cdn"), f"unknown CDN {route.cdn!r} (defined: {', '.join(sorted(defined)) or 'none'})")]
     problems: Problems = []
-    if not route.hosts and not route.tags:
+    if not route.hosts and not route.tags and route.tags_from_metadata is None:
         problems.append((at, "purges nothing: give hosts (URLs) and/or tags"))
     if route.verify is not None and not route.hosts:
         problems.append(((*at, "verify"), "verification probes URLs: give hosts"))
     cls = classes.get(route.cdn)
     if cls is None:
         return problems
-    kinds: dict[TargetKind, bool] = {"url": bool(route.hosts), "tag": bool(route.tags)}
+    kinds: dict[TargetKind, bool] = {"url": bool(route.hosts), "tag": bool(route.tags or route.tags_from_metadata)}
     for kind in (k for k, used in kinds.items() if used):
         if route.action not in cls.supports.get(kind, frozenset()):
             can = sorted(cls.supports.get(kind, frozenset()))

@@ -43,6 +43,16 @@ def route_targets(route: Route, change: Change) -> Iterator[Target]:
         tag = template.format(**fields)
         if tag:
             yield Target(route.cdn, route.action, "tag", tag)
+    for tag in metadata_tags(route, change):
+        yield Target(route.cdn, route.action, "tag", tag)
+
+
+def metadata_tags(route: Route, change: Change) -> list[str]:
+    """The tags the object carries in the user metadata the route names (comma-separated)."""
+    if route.tags_from_metadata is None or change.metadata is None:
+        return []
+    value = dict(change.metadata).get(route.tags_from_metadata, "")
+    return list(dict.fromkeys(tag.strip() for tag in value.split(",") if tag.strip()))
 
 
 def url_paths(route: Route, key: str) -> list[str]:

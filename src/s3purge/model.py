@@ -30,6 +30,8 @@ class Change:
     """Set on a retry after a partial failure: only these CDNs still need the purge."""
     second_purge: bool = False
     """This is the delayed second purge of a shielded CDN: it schedules no third."""
+    metadata: tuple[tuple[str, str], ...] | None = None
+    """The object's S3 user metadata, read where a route takes tags from it (metadata.py)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from s3purge.config import Config
 from s3purge.events import Message
 from s3purge.execute import Executor
+from s3purge.metadata import MetadataReader
 from s3purge.model import Batch, Change, Outcome, Report
 from s3purge.order import Ledger
 from s3purge.plan import Plan, Refusal, plan
@@ -31,6 +32,7 @@ class Pipeline:
     executor: Executor = field(default_factory=Executor)
     ledger: Ledger = field(default_factory=Ledger)
     verifier: Verifier = field(default_factory=Verifier)
+    metadata: MetadataReader = field(default_factory=MetadataReader)
     vault: Vault = field(init=False)
     """The config's secrets, fetched in the background from construction on."""
 
@@ -42,6 +44,7 @@ class Pipeline:
         changes, superseded = self.ledger.admit(changes)
         for old in superseded:  # a newer event of the key purges (and verifies) it instead
             log.info("superseded", extra={"key": old.key, "source": old.source, "sequencer": old.sequencer})
+        changes, unread = self.metadata.read(changes, self.config, deadline)
         planned = plan(changes, self.config)
         down = self.vault.unavailable(deadline)
         for cdn, reason in sorted(down.items()):
@@ -62,7 +65,7 @@ class Pipeline:
         report = Report(changes=changes, outcomes=outcomes, routed=planned.routed)
         self.verifier.run(report, self.config, self._purge, started, deadline)
         report.second = second_purges(report, self.config)
-        report.outcomes += refusal_outcomes(planned)  # after verification: nothing was sent for them
+        report.outcomes += refusal_outcomes(planned) + unread  # after verification: nothing was sent for them
         report.bad_sources = dict(planned.bad_sources)
         return report
 

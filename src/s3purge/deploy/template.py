@@ -391,6 +391,15 @@ def statements(config: Config, options: Options) -> Iterator[Json]:
             "Action": "s3:GetObject",
             "Resource": [_sub(f"arn:${{AWS::Partition}}:s3:::{_literal(b)}/*") for b in verified],
         }
+    tagged = sorted(b for b, routes in config.buckets.items() if any(r.tags_from_metadata for r in routes))
+    if tagged:
+        # Tags from object metadata are read with HeadObject, which needs s3:GetObject.
+        yield {
+            "Sid": "ReadObjectTagsFromMetadata",
+            "Effect": "Allow",
+            "Action": "s3:GetObject",
+            "Resource": [_sub(f"arn:${{AWS::Partition}}:s3:::{_literal(b)}/*") for b in tagged],
+        }
     yield from _cloudfront_statements(config)
 
 

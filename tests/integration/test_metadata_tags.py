@@ -1,0 +1,91 @@
+"""Tags from object metadata: HeadObject on a moto server, purged by a Cloudflare emulator."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from tenacity import wait_fixed
+
+from s3purge.config import Config, parse
+from s3purge.demo.bed import free_port
+from s3purge.deploy import Options
+from s3purge.deploy.template import statements
+from s3purge.errors import ConfigError
+from s3purge.execute import Executor
+from s3purge.metadata import MetadataReader
+from s3purge.model import Change, Report
+from s3purge.pipeline import Pipeline
+from tests.conftest import serving
+from tests.emulators.cloudflare import API_TOKEN, ZONE_ID, CloudflareEmulator
+
+
+def config(api_base: str, route: str = "hosts: [www.example.com], tags_from_metadata: cache-tag") -> Config:
+    account = f'vendor: cloudflare, api_base: "{api_base}", zone_id: "{ZONE_ID}", api_token: {API_TOKEN}'
+    return parse(f"cdns:\n  cf: {{{account}}}\nbuckets:\n  site:\n    - {{cdn: cf, {route}}}\n")
+
+
+def purge(cfg: Config, reader: MetadataReader, *changes: Change) -> Report:
+    pipeline = Pipeline(cfg, Executor(backoff=wait_fixed(0)), metadata=reader)
+    try:
+        return pipeline.run(list(changes), time.monotonic() + 20)
+    finally:
+        pipeline.executor.close()
+
+
+def sent(cf: CloudflareEmulator, field: str) -> list[str]:
+    return sorted(v for r in cf.requests for v in r.json().get(field, []))
+
+
+def test_created_objects_are_purged_by_the_tags_they_carry(boto: Any) -> None:
+    boto.s3.create_bucket(Bucket="site")
+    boto.s3.put_object(Bucket="site", Key="p/123.html", Body=b"x", Metadata={"cache-tag": "product-123, shop"})
+    boto.s3.put_object(Bucket="site", Key="p/124.html", Body=b"x", Metadata={"cache-tag": "product-124,shop"})
+    boto.s3.put_object(Bucket="site", Key="plain.html", Body=b"x")
+    reader = MetadataReader(s3=boto.s3)
+    with serving(CloudflareEmulator()) as cf:
+        keys = ["p/123.html", "p/124.html", "plain.html"]
+        report = purge(
+            config(cf.api_base), reader, *(Change("site", k, "created", f"m{i}") for i, k in enumerate(keys))
+        )
+    assert report.ok, [o.detail for o in report.failures()]
+    assert sent(cf, "tags") == ["product-123", "product-124", "shop"]  # tags no key template derives
+    assert sent(cf, "files") == [f"https://www.example.com/{k}" for k in sorted(keys)]
+    assert reader.heads == 3  # one HeadObject per created object
+
+
+def test_removed_objects_purge_their_urls_only(boto: Any) -> None:
+    boto.s3.create_bucket(Bucket="site")
+    reader = MetadataReader(s3=boto.s3)
+    with serving(CloudflareEmulator()) as cf:
+        report = purge(config(cf.api_base), reader, Change("site", "gone.html", "removed", "m1"))
+    assert report.ok
+    assert (sent(cf, "tags"), sent(cf, "files")) == ([], ["https://www.example.com/gone.html"])
+    assert reader.heads == 0  # the metadata went with the object: nothing to ask
+
+
+def test_unreadable_metadata_fails_that_change_retryably_and_loses_nothing() -> None:
+    import boto3
+    from botocore.config import Config as BotoConfig
+
+    nothing = f"http://127.0.0.1:{free_port()}"  # S3 unreachable: not "the key is gone"
+    s3 = boto3.client("s3", endpoint_url=nothing, config=BotoConfig(retries={"max_attempts": 1}))
+    with serving(CloudflareEmulator()) as cf:
+        report = purge(config(cf.api_base), MetadataReader(s3=s3), Change("site", "a.html", "created", "m1"))
+    (failure,) = report.failures()
+    assert failure.retryable and "could not read the object's metadata (EndpointConnectionError)" in failure.detail
+    assert failure.batch.cdn == "cf" and failure.batch.sources == {"m1"}  # the message comes back for cf
+    assert sent(cf, "files") == ["https://www.example.com/a.html"]  # its URL is purged now all the same
+
+
+def test_options_are_checked_and_iam_grants_get_object_only_where_used() -> None:
+    with pytest.raises(ConfigError, match="tags_from_metadata"):
+        config("https://api.example", "hosts: [a.example], tags_from_metadata: X-Amz-Meta-Tag")
+    both = parse(
+        f'cdns:\n  cf: {{vendor: cloudflare, zone_id: "{ZONE_ID}", api_token: t}}\n'
+        "buckets:\n  site: [{cdn: cf, hosts: [a.example], tags_from_metadata: cache-tag}]\n"
+        "  other: [{cdn: cf, hosts: [b.example]}]\n"
+    )
+    grants = [s for s in statements(both, Options()) if "s3:GetObject" in str(s["Action"])]
+    assert [g["Resource"] for g in grants] == [[{"Fn::Sub": "arn:${AWS::Partition}:s3:::site/*"}]]
