@@ -18,6 +18,10 @@ several spellings (s3purge.spellings); the minimum counts the distinct spellings
 here again character by character from the rule, and through CloudFront's own path rule.
 The same 1,000-key burst planned with `spellings: [browser]` gives the cost of the model:
 extra URL paths per 1,000 keys, and extra calls per vendor.
+
+CloudFront tags: the paid paths of a 10,000-key burst (10 directories) by exact paths,
+wildcards (`prefix_threshold: 100`), directory tags and per-object tags, as the plan
+chooses them (choose.py). Tags from metadata: HeadObject calls per created change, on moto.
 """
 
 from __future__ import annotations
@@ -185,7 +189,9 @@ def run() -> Section:
         with Host(specs) as host:
             urls = dict(zip(names, host.urls, strict=True))
             cfg = config(urls, distribution)
-            return _measure(cfg, host, names, config(urls, distribution, spellings="browser"))
+            section = _measure(cfg, host, names, config(urls, distribution, spellings="browser"))
+        _metadata_heads(section, moto.url)
+        return section
     finally:
         moto.close()
 
@@ -205,7 +211,65 @@ def _measure(cfg: Config, host: Host, names: list[str], browser_only: Config) ->
     section = _section(*ordinary, failures + violations)
     _special_rows(section, *special)
     _cost(section, cfg, browser_only, special_keys(SPECIAL_SIZES[-1]), special[0])
+    _tag_costs(section)
     return section
+
+
+TAG_BURST = [f"d{d}/file-{n}.html" for d in range(10) for n in range(1000)]
+TAG_ROUTES = (
+    ("exact paths", "", ""),
+    ("wildcards (prefix_threshold: 100)", "", ", prefix_threshold: 100"),
+    ("directory tags {dirname}", ', tags: ["{dirname}"]', ""),
+    ("object tags obj:{key}", ', tags: ["obj:{key}"]', ""),
+    ("object tags + prefix_threshold: 100", ', tags: ["obj:{key}"]', ", prefix_threshold: 100"),
+)
+
+
+def _tag_costs(section: Section) -> None:
+    """CloudFront paid paths for 10,000 keys: tags against paths and wildcards, as planned."""
+    found = []
+    for name, tags, extra in TAG_ROUTES:
+        cfg = parse(
+            f"cdns:\n  cloudfront: {{vendor: cloudfront, distribution_ids: [E1]{extra}}}\n"
+            f"buckets:\n  site:\n    - {{cdn: cloudfront, hosts: [www.example.com], schemes: both{tags}}}\n"
+        )
+        planned = plan(changes(TAG_BURST, "tags"), cfg)
+        choice = next((d.rule for d in planned.decisions if d.rule in ("tags", "paths")), "paths")
+        found.append(f"{name}: {_paid_paths(cfg, TAG_BURST):,} ({choice})")
+    section.rows.append(Row("1 CloudFront tags", "10k keys, 10 directories", "; ".join(found), None, "report", None))
+
+
+def _metadata_heads(section: Section, moto_url: str, size: int = 200) -> None:
+    """HeadObject calls for `size` created objects on a route with tags_from_metadata (moto)."""
+    import boto3
+
+    from s3purge.metadata import MetadataReader
+
+    s3 = boto3.client("s3", endpoint_url=moto_url)
+    s3.create_bucket(Bucket="tagged")
+    burst = [f"p/{n}.html" for n in range(size)]
+    for key in burst:
+        s3.put_object(Bucket="tagged", Key=key, Body=b"x", Metadata={"cache-tag": f"product-{key[2:-5]}"})
+    cfg = parse(
+        "cdns:\n  cf: {vendor: cloudfront, distribution_ids: [E1]}\n"
+        "buckets:\n  tagged: [{cdn: cf, tags_from_metadata: cache-tag}]\n"
+    )
+    reader = MetadataReader(s3=s3)
+    started = time.perf_counter()
+    read, failed = reader.read([Change("tagged", k, "created", k) for k in burst], cfg, time.monotonic() + 60)
+    seconds = time.perf_counter() - started
+    tags = sum(len(b.values) for b in plan(read, cfg).batches)
+    section.rows.append(
+        Row(
+            "1 tags from metadata",
+            f"{size} created objects",
+            f"{reader.heads} HeadObject calls ({reader.heads / size:.2f} per change, 16 at a time,"
+            f" {seconds * 1000 / size:.1f} ms per change on moto); {tags} tags planned; {len(failed)} failed",
+            reader.heads / size,
+            "1.00",
+            reader.heads == size and not failed,
+        )
+    )
 
 
 def _series(

@@ -17,6 +17,7 @@ buckets:                   # routing rules per bucket
       index_documents: [index.html]  # the default; [] turns it off
       spellings: [browser, encoded, plus]  # the default: see s3purge.spellings
       tags: ["{dirname}"]  # cache tags derived from the key
+      tags_from_metadata: cache-tag  # and the tags in x-amz-meta-cache-tag (metadata.py)
       action: purge        # purge | invalidate | delete | load
       verify: {via: [http://10.0.0.5:6081], within: 5, purges: 3}  # prove fresh (verify.py)
 """
