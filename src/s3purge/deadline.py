@@ -95,9 +95,9 @@ class _Backend(httpcore.NetworkBackend):
 class BoundedTransport(httpx.HTTPTransport):
     """httpx's own transport (same pool, TLS and limits) on sockets that honour `within`."""
 
-    def __init__(self, verify: bool = True) -> None:  # not super(): it would build a pool we replace
+    def __init__(self, ssl_context: ssl.SSLContext | None) -> None:  # not super(): it would build a pool we replace
         self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context() if verify else None,  # plain http: no CA bundle to load
+            ssl_context=ssl_context,
             max_connections=100,  # httpx's defaults
             max_keepalive_connections=20,
             keepalive_expiry=5.0,

@@ -16,6 +16,7 @@ a call, so warm Lambda invocations reuse connections.
 from __future__ import annotations
 
 import logging
+import ssl
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -101,10 +102,10 @@ class Executor:
 
     @property
     def client(self) -> httpx.Client:
-        """Made at the first call, not at cold start; see `_ByScheme` for why it is cheap even then."""
+        """Made at the first call, not at cold start; see `_ByOrigin` for why it is cheap even then."""
         with self._lock:
             if self._client is None:
-                self._client = httpx.Client(http2=False, follow_redirects=False, transport=_ByScheme())
+                self._client = httpx.Client(http2=False, follow_redirects=False, transport=_ByOrigin())
             return self._client
 
     def close(self) -> None:
@@ -208,27 +209,33 @@ class Executor:
         raise error
 
 
-class _ByScheme(httpx.BaseTransport):
-    """httpx's transport, one per URL scheme, each made at its first request: a config that only
-    purges over http never loads the CA bundle (about 40 ms at a Lambda cold start)."""
+class _ByOrigin(httpx.BaseTransport):
+    """httpx's transport, one connection pool per origin (scheme, host, port), each made at its
+    first request. One pool per origin: a vendor that hangs holds only its own connections, never
+    the pool another CDN's calls wait for. Made lazily: a config that only purges over http never
+    loads the CA bundle (about 40 ms at a Lambda cold start); https origins share one TLS context."""
 
     def __init__(self) -> None:
-        self._transports: dict[str, httpx.HTTPTransport] = {}
+        self._transports: dict[tuple[bytes, bytes, int | None], httpx.HTTPTransport] = {}
+        self._tls: ssl.SSLContext | None = None
         self._lock = threading.Lock()
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        return self._for(request.url.scheme).handle_request(request)
+        return self._for(request.url).handle_request(request)
 
     def close(self) -> None:
         for transport in self._transports.values():
             transport.close()
 
-    def _for(self, scheme: str) -> httpx.HTTPTransport:
+    def _for(self, url: httpx.URL) -> httpx.HTTPTransport:
+        origin = (url.raw_scheme, url.raw_host, url.port)
         with self._lock:
-            if scheme not in self._transports:
+            if origin not in self._transports:
                 # Plain http has no certificates to check: skip loading them. https verifies as always.
-                self._transports[scheme] = BoundedTransport(verify=scheme != "http")
-            return self._transports[scheme]
+                if url.scheme != "http" and self._tls is None:
+                    self._tls = httpx.create_ssl_context()
+                self._transports[origin] = BoundedTransport(None if url.scheme == "http" else self._tls)
+            return self._transports[origin]
 
 
 def _scrub(text: str, cdn: Cdn) -> str:

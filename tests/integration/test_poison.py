@@ -159,7 +159,8 @@ def test_tags_are_never_split_on_real_xkey(boto: Any, site: str, varnish: Varnis
 
 
 def test_a_hundred_narrowed_retries_go_out_together(boto: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # edge-b hangs for every message: 100 narrowed retries must be sent in the safety margin,
+    # edge-b hangs for every message (100 connections held open: edge-a has pools of its own)
+    # and 100 narrowed retries must be sent in the safety margin,
     # as 10 SendMessageBatch calls, not 100 SendMessage calls one after another.
     queue = boto.sqs.create_queue(QueueName="s3purge-events")["QueueUrl"]
     monkeypatch.setenv("S3PURGE_RETRY_DELAY", "0")
