@@ -21,7 +21,8 @@ import httpx
 from s3purge.checks import Host
 from s3purge.errors import Rejected, Retryable
 from s3purge.model import Batch, TargetKind
-from s3purge.providers.base import Limits, Provider, Rate, TagRules, VendorOptions, judge_status
+from s3purge.providers.answers import judge_status
+from s3purge.providers.base import Limits, Provider, Rate, TagRules, VendorOptions
 from s3purge.providers.edgegrid import EdgeGridAuth
 from s3purge.secrets import Secret
 

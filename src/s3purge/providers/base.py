@@ -11,10 +11,8 @@ each response. Batching, throttling, retries, deadlines and the request boundary
 from __future__ import annotations
 
 import dataclasses
-import email.utils
 import json
 import string
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from itertools import product
@@ -32,6 +30,7 @@ from s3purge.capabilities import Supports as Supports  # noqa: PLC0414
 from s3purge.checks import ApiBase
 from s3purge.errors import Rejected, Retryable, Unsafe
 from s3purge.model import Batch, Target, TargetKind
+from s3purge.providers.answers import COMMON_HINTS, OTHER_HINT, judge_status, retry_after
 from s3purge.providers.boundary import Endpoint, encode_tag, request_problems, url_problem, wildcard_cut
 from s3purge.secrets import Secret
 
@@ -102,6 +101,12 @@ class Provider:
     billed_per_item: ClassVar[bool] = False
     """Each item purged (path, wildcard, tag) is paid for: a change with both URLs and tags is
     purged by whichever costs fewer items (choose.py)."""
+    throttled: ClassVar[frozenset[int]] = frozenset({429})
+    """Statuses that mean "slow down": retried after `wait(response)` seconds."""
+    hints: ClassVar[Mapping[int, str]] = COMMON_HINTS
+    """Per status, what a user should check when a call is rejected."""
+    other_hint: ClassVar[str] = OTHER_HINT
+    """The hint for a rejected status that `hints` does not name."""
 
     def __init__(self, name: str, options: VendorOptions) -> None:
         self.name = name
@@ -192,7 +197,7 @@ class Provider:
                 names = [n for _, n, _, _ in string.Formatter().parse(template) if n]
                 for values in product(*(fields.get(n, ()) for n in names)):
                     path = template.format(**dict(zip(names, values, strict=True)))
-                    found.append(Endpoint.of(base.rstrip("/") + path))
+                    found.append(Endpoint.of(join(base, path)))
             self._endpoints[kind] = found
         return self._endpoints[kind]
 
@@ -224,51 +229,43 @@ class Provider:
         return Admission(dataclasses.replace(target, value=tag))
 
     def judge(self, response: httpx.Response) -> str:
-        """Raise Retryable/Rejected for a failed call, else return vendor ids for the log."""
-        return judge_status(response)
+        """Raise Retryable/Rejected for a failed call, else return vendor ids for the log.
+
+        The template: a status in `throttled` waits `wait(response)`; an answer `accepted` returns
+        its note; `rejected` raises the vendor's own refusals; the rest takes the common rule."""
+        status = response.status_code
+        if status in self.throttled:
+            raise Retryable(f"HTTP {status} rate limited", retry_after=self.wait(response))
+        note = self.accepted(response)
+        if note is not None:
+            return note
+        self.rejected(response)
+        return judge_status(response, self.hints.get(status, self.other_hint))
+
+    def wait(self, response: httpx.Response) -> float | None:
+        """Seconds a throttled answer asks us to wait (None: back off as usual); Retry-After here."""
+        return retry_after(response.headers)
+
+    def accepted(self, response: httpx.Response) -> str | None:
+        """What to log for an answer the vendor accepted (vendor ids), None when it did not."""
+        return "" if response.is_success else None
+
+    def rejected(self, response: httpx.Response) -> None:
+        """Raise for an answer the vendor refused in its own way (an error code in its body)."""
+
+    def cost(self, batch: Batch) -> int:
+        """Items the vendor bills for this batch (0 unless `billed_per_item`)."""
+        return 0
+
+    def url(self, path: str) -> str:
+        """`path` under the account's API base."""
+        return join(self.bases()[0], path)
 
 
 def _on(rule: Wildcards) -> str:
     return f" {rule.note}" if rule.note else ""
 
 
-def judge_status(response: httpx.Response, hint: str = "") -> str:
-    """The common rule: 2xx ok; 429 and 5xx retryable; any other status rejected."""
-    status = response.status_code
-    if response.is_success:
-        return ""
-    if status == 429 or status >= 500:
-        raise Retryable(f"HTTP {status}", retry_after=retry_after(response.headers))
-    raise Rejected(f"HTTP {status}: {_snippet(response)}", hint or _hint_for(status))
-
-
-def retry_after(headers: httpx.Headers) -> float | None:
-    """Seconds to wait from a Retry-After header (delta seconds or HTTP date)."""
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
-def _hint_for(status: int) -> str:
-    if status in (401, 403):
-        return "check the credentials and that they may purge this resource"
-    if status == 404:
-        return "check api_base and the account/zone/service id in the config"
-    return "the vendor rejected the request; see its message"
-
-
-def _snippet(response: httpx.Response) -> str:
-    try:
-        text = response.text
-    except (httpx.ResponseNotRead, UnicodeDecodeError):
-        return ""
-    return " ".join(text.split())[:300]
+def join(base: str, path: str) -> str:
+    """`https://api/v4/` + `/zones` -> `https://api/v4/zones` (an api_base may end in '/')."""
+    return base.rstrip("/") + path

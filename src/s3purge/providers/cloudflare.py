@@ -22,6 +22,7 @@ from msgspec import Meta
 from s3purge.checks import HeaderValue, HttpToken
 from s3purge.errors import Rejected, Retryable, TooLarge
 from s3purge.model import Action, Batch, TargetKind
+from s3purge.providers.answers import judge_status, retry_after
 from s3purge.providers.base import (
     PRINTABLE_ASCII,
     Limits,
@@ -29,8 +30,6 @@ from s3purge.providers.base import (
     Rate,
     TagRules,
     VendorOptions,
-    judge_status,
-    retry_after,
 )
 from s3purge.secrets import Secret
 

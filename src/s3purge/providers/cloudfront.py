@@ -25,6 +25,7 @@ from msgspec import Meta
 
 from s3purge.errors import Rejected, Retryable
 from s3purge.model import Batch, Target, TargetKind
+from s3purge.providers.answers import judge_status, retry_after
 from s3purge.providers.base import (
     PRINTABLE_ASCII,
     Limits,
@@ -32,8 +33,6 @@ from s3purge.providers.base import (
     TagRules,
     VendorOptions,
     Wildcards,
-    judge_status,
-    retry_after,
 )
 
 API_BASE = "https://cloudfront.amazonaws.com"

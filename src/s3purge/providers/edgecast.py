@@ -21,7 +21,8 @@ import httpx
 
 from s3purge.errors import Crowded, Rejected
 from s3purge.model import Batch, Target
-from s3purge.providers.base import Limits, Provider, VendorOptions, Wildcards, judge_status
+from s3purge.providers.answers import judge_status
+from s3purge.providers.base import Limits, Provider, VendorOptions, Wildcards
 from s3purge.providers.boundary import wildcard_cut
 from s3purge.secrets import Secret
 

@@ -17,14 +17,13 @@ import httpx
 
 from s3purge.errors import Rejected, Retryable
 from s3purge.model import Batch
+from s3purge.providers.answers import judge_status, retry_after
 from s3purge.providers.base import (
     PRINTABLE_ASCII,
     Limits,
     Provider,
     TagRules,
     VendorOptions,
-    judge_status,
-    retry_after,
 )
 from s3purge.secrets import Secret
 

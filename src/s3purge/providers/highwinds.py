@@ -23,7 +23,8 @@ import httpx
 
 from s3purge.errors import Rejected, Retryable
 from s3purge.model import Batch
-from s3purge.providers.base import Limits, Provider, Rate, VendorOptions, judge_status
+from s3purge.providers.answers import judge_status
+from s3purge.providers.base import Limits, Provider, Rate, VendorOptions
 from s3purge.secrets import Secret
 
 API = "https://striketracker.highwinds.com"

@@ -19,7 +19,8 @@ from msgspec import Meta
 from s3purge.checks import EndpointUrl, HttpToken, UrlPath
 from s3purge.errors import Rejected
 from s3purge.model import Batch
-from s3purge.providers.base import PRINTABLE_ASCII, Limits, Provider, TagRules, VendorOptions, Wildcards, judge_status
+from s3purge.providers.answers import judge_status
+from s3purge.providers.base import PRINTABLE_ASCII, Limits, Provider, TagRules, VendorOptions, Wildcards
 from s3purge.secrets import Secret
 
 
