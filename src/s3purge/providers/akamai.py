@@ -19,9 +19,9 @@ from typing import ClassVar, Literal
 import httpx
 
 from s3purge.checks import Host
-from s3purge.errors import Rejected, Retryable
+from s3purge.errors import Rejected
 from s3purge.model import Batch, TargetKind
-from s3purge.providers.answers import judge_status
+from s3purge.providers.answers import COMMON_HINTS, json_body
 from s3purge.providers.base import Limits, Provider, Rate, TagRules, VendorOptions
 from s3purge.providers.edgegrid import EdgeGridAuth
 from s3purge.secrets import Secret
@@ -32,6 +32,11 @@ ENVELOPE = len('{"objects":[]}') - 1
 """Body bytes besides the items (item_bytes counts a comma per item; the last has none)."""
 PATHS: dict[TargetKind, str] = {"url": "url", "tag": "tag", "everything": "cpcode"}
 CREDENTIALS = ("client_token", "client_secret", "access_token")
+HINTS = {
+    401: "check client_token/client_secret/access_token and the clock (EdgeGrid signs a timestamp)",
+    403: "grant the API client Fast Purge (CCU) access for these hostnames/CP codes/tags",
+    413: "request body over 50,000 bytes",
+}
 
 
 class AkamaiOptions(VendorOptions, frozen=True):
@@ -78,6 +83,8 @@ class Akamai(Provider):
     }
     # Cache tags are RFC 9110 tokens without '*', at most 128 characters, case-sensitive.
     tag_rules = TagRules(allowed="!#$&'+-.^_`|~", max_length=128)
+    throttled = frozenset({429, 507})  # 507: the older docs' over-rate answer
+    hints: ClassVar = {**COMMON_HINTS, **HINTS}
 
     @property
     def scheme_agnostic(self) -> bool:
@@ -100,37 +107,31 @@ class Akamai(Provider):
         return EdgeGridAuth(*(self._credentials[name] for name in CREDENTIALS))
 
     def requests(self, batch: Batch) -> list[httpx.Request]:
-        host = self._credentials["host"].reveal()  # reads .edgerc now, so a bad one fails this batch
+        self._credentials["host"].reveal()  # reads .edgerc now, so a bad one fails this batch
         objects: list[str] | list[int] = list(batch.values)
         if batch.kind == "everything":
             objects = self.options.cp_codes
             if not objects:
                 raise Rejected("Akamai has no purge-all", "list the account's CP codes under cp_codes")
         action = "delete" if batch.action == "delete" else "invalidate"
-        base = self.options.api_base or f"https://{host}"
-        url = f"{base.rstrip('/')}/ccu/v3/{action}/{PATHS[batch.kind]}/{self.options.network}"
+        url = self.url(f"/ccu/v3/{action}/{PATHS[batch.kind]}/{self.options.network}")
         body = json.dumps({"objects": objects}, separators=(",", ":"))  # compact, as item_bytes counts
         return [httpx.Request("POST", url, content=body.encode(), headers={"Content-Type": "application/json"})]
 
-    def judge(self, response: httpx.Response) -> str:
-        answer = _json(response)
-        if response.is_success:
-            keys = ("purgeId", "estimatedSeconds", "supportId")
-            return " ".join(f"{key}={answer[key]}" for key in keys if key in answer)
-        status = response.status_code
-        if status in (429, 507):  # 507: the older docs' over-rate answer
-            raise Retryable(f"HTTP {status} {answer.get('title', 'rate limited')}", retry_after=rate_wait(response))
+    def wait(self, response: httpx.Response) -> float:
+        return rate_wait(response)
+
+    def accepted(self, response: httpx.Response) -> str | None:
+        if not response.is_success:
+            return None
+        answer = json_body(response)
+        return " ".join(f"{key}={answer[key]}" for key in ("purgeId", "estimatedSeconds", "supportId") if key in answer)
+
+    def rejected(self, response: httpx.Response) -> None:
+        answer, status = json_body(response), response.status_code
         problem = " ".join(str(answer[k]) for k in ("title", "detail", "supportId") if answer.get(k))
         if problem and status < 500:
             raise Rejected(f"HTTP {status}: {problem}", HINTS.get(status, "see Akamai's detail above"))
-        return judge_status(response, HINTS.get(status, ""))
-
-
-HINTS = {
-    401: "check client_token/client_secret/access_token and the clock (EdgeGrid signs a timestamp)",
-    403: "grant the API client Fast Purge (CCU) access for these hostnames/CP codes/tags",
-    413: "request body over 50,000 bytes",
-}
 
 
 def rate_wait(response: httpx.Response) -> float:
@@ -147,7 +148,7 @@ def rate_wait(response: httpx.Response) -> float:
     if requests_left is not None and requests_left < 1 and requests_rate:
         waits.append((1 - requests_left) / requests_rate)
     objects_left, objects_rate = header("remaining-objects"), header("limit-per-second-objects")
-    size = _json(response).get("rateLimitCurrentRequestSize")
+    size = json_body(response).get("rateLimitCurrentRequestSize")
     if objects_left is not None and objects_rate and isinstance(size, int | float):
         waits.append(max(0.0, size - objects_left) / objects_rate)
     if waits:
@@ -172,11 +173,3 @@ def _read_edgerc(path: Path, section: str) -> dict[str, Secret]:
         raise Rejected(f"{path} [{section}] lacks {', '.join(missing)}", "copy the API client's credentials")
     values["host"] = values["host"].removeprefix("https://").rstrip("/")
     return {name: Secret("plain", value=value) for name, value in values.items()}
-
-
-def _json(response: httpx.Response) -> dict[str, object]:
-    try:
-        answer = response.json()
-    except (ValueError, httpx.ResponseNotRead):
-        return {}
-    return answer if isinstance(answer, dict) else {}
