@@ -20,9 +20,9 @@ import httpx
 from msgspec import Meta
 
 from s3purge.checks import HeaderValue, HttpToken
-from s3purge.errors import Rejected, Retryable, TooLarge
+from s3purge.errors import Rejected, TooLarge
 from s3purge.model import Action, Batch, TargetKind
-from s3purge.providers.answers import judge_status, retry_after
+from s3purge.providers.answers import json_body, retry_after
 from s3purge.providers.base import (
     PRINTABLE_ASCII,
     Limits,
@@ -96,6 +96,12 @@ class Cloudflare(Provider):
     )
     # Cache-Tag: printable ASCII, comma-separated, case-insensitive; a purge takes tags of <= 1,024 characters.
     tag_rules = TagRules(allowed=PRINTABLE_ASCII.replace(",", ""), max_length=1024, case_sensitive=False)
+    hints: ClassVar = {
+        400: "Cloudflare refused the request: see its message",
+        401: "check api_token (or api_key and email)",
+        403: "the token needs the Zone > Cache Purge permission on this zone",
+    }
+    other_hint = "not a Cloudflare API answer: check api_base"
 
     def declared_limits(self) -> Limits:
         if self.options.plan is None:
@@ -112,7 +118,7 @@ class Cloudflare(Provider):
             body = {"files": [{"url": url, "headers": opts.file_headers} for url in batch.values]}
         else:
             body = {FIELDS[batch.kind]: list(batch.values)}
-        url = f"{(opts.api_base or API).rstrip('/')}/zones/{opts.zone_id}/{OPERATIONS[batch.action]}"
+        url = self.url(f"/zones/{opts.zone_id}/{OPERATIONS[batch.action]}")
         return [httpx.Request("POST", url, json=body, headers=self._auth_headers())]
 
     def _auth_headers(self) -> dict[str, str]:
@@ -122,35 +128,31 @@ class Cloudflare(Provider):
         assert opts.api_key is not None and opts.email is not None  # checked in CloudflareOptions
         return {"X-Auth-Email": opts.email, "X-Auth-Key": opts.api_key.reveal()}
 
-    def judge(self, response: httpx.Response) -> str:
-        status = response.status_code
-        if status == 429:
-            wait = retry_after(response.headers)
-            raise Retryable("HTTP 429 rate limited", retry_after=_reset(response) if wait is None else wait)
-        try:
-            answer = response.json()
-        except ValueError:
-            answer = None
-        if not isinstance(answer, dict) or "success" not in answer or status >= 500:
-            judge_status(response, HINTS.get(status, "not a Cloudflare API answer: check api_base"))
-            raise Rejected(f"HTTP {status}: not a Cloudflare API answer", "check api_base")
-        if answer["success"] is not True:
+    def wait(self, response: httpx.Response) -> float | None:
+        wait = retry_after(response.headers)
+        return _reset(response) if wait is None else wait
+
+    def accepted(self, response: httpx.Response) -> str | None:
+        answer = json_body(response)
+        if answer.get("success") is not True or response.status_code >= 500:
+            return None
+        return f"id={(answer.get('result') or {}).get('id', '?')}"
+
+    def rejected(self, response: httpx.Response) -> None:
+        answer, status = json_body(response), response.status_code
+        if "success" in answer and status < 500:  # a Cloudflare answer with success other than true
             errors = "; ".join(f"{e.get('code')}: {e.get('message')}" for e in answer.get("errors") or [])
             if status == 413 or (status == 400 and TOO_LARGE.search(errors)):
                 raise TooLarge(f"HTTP {status}: {errors}", "batches are halved to the size the zone takes")
             raise Rejected(
-                f"HTTP {status}: {errors or 'success: false'}", HINTS.get(status, "see Cloudflare's message")
+                f"HTTP {status}: {errors or 'success: false'}", self.hints.get(status, "see Cloudflare's message")
             )
-        return f"id={(answer.get('result') or {}).get('id', '?')}"
+        if response.is_success:
+            raise Rejected(f"HTTP {status}: not a Cloudflare API answer", "check api_base")
 
 
 TOO_LARGE = re.compile(r"too many|too large|exceed|maximum|at most|more than", re.IGNORECASE)
 """A 400 saying the call carries too much (below Enterprise, zones refuse over 30 files)."""
-HINTS = {
-    400: "Cloudflare refused the request: see its message",
-    401: "check api_token (or api_key and email)",
-    403: "the token needs the Zone > Cache Purge permission on this zone",
-}
 
 
 def _reset(response: httpx.Response) -> float | None:
