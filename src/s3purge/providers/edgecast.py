@@ -21,7 +21,7 @@ import httpx
 
 from s3purge.errors import Crowded, Rejected
 from s3purge.model import Batch, Target
-from s3purge.providers.answers import judge_status
+from s3purge.providers.answers import json_body
 from s3purge.providers.base import Limits, Provider, VendorOptions, Wildcards
 from s3purge.providers.boundary import wildcard_cut
 from s3purge.secrets import Secret
@@ -75,18 +75,19 @@ class Edgecast(Provider):
     def _request(self, batch: Batch, value: str) -> httpx.Request:
         opts = self.options
         account = quote(opts.account, safe="")
-        url = f"{(opts.api_base or API).rstrip('/')}/v2/mcc/customers/{account}/edge/{batch.action}"
+        url = self.url(f"/v2/mcc/customers/{account}/edge/{batch.action}")
         headers = {"Authorization": f"TOK:{opts.token.reveal()}", "Accept": "application/json"}
         body = {"MediaPath": _media_path(batch.kind, value), "MediaType": MEDIA_TYPES[opts.platform]}
         return httpx.Request("PUT", url, headers=headers, json=body)
 
-    def judge(self, response: httpx.Response) -> str:
+    def accepted(self, response: httpx.Response) -> str | None:
+        return f"id {json_body(response).get('Id', '?')}" if response.is_success else None
+
+    def rejected(self, response: httpx.Response) -> None:
         if response.status_code == 400 and OVER_LIMIT.search(_message(response)):
             raise Crowded(f"HTTP 400: {_message(response)}")
         if response.status_code == 400:
             raise Rejected(f"HTTP 400: {_message(response)}", "check account (the hex customer number) and platform")
-        judge_status(response)
-        return f"id {_body(response).get('Id', '?')}"
 
 
 def _media_path(kind: str, value: str) -> str:
@@ -97,14 +98,6 @@ def _media_path(kind: str, value: str) -> str:
     return value if cut is None else cut + "*"
 
 
-def _body(response: httpx.Response) -> dict[str, object]:
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
-
-
 def _message(response: httpx.Response) -> str:
     """Edgecast errors are {"Message": "..."}; fall back to the raw text."""
-    return str(_body(response).get("Message") or response.text[:300])
+    return str(json_body(response).get("Message") or response.text[:300])
