@@ -15,9 +15,9 @@ from urllib.parse import quote
 
 import httpx
 
-from s3purge.errors import Rejected, Retryable
+from s3purge.errors import Rejected
 from s3purge.model import Batch
-from s3purge.providers.answers import judge_status, retry_after
+from s3purge.providers.answers import json_body, retry_after
 from s3purge.providers.base import (
     PRINTABLE_ASCII,
     Limits,
@@ -45,7 +45,7 @@ class Fastly(Provider):
         "everything": frozenset({"purge"}),
     }
     # URL and key purges are not counted in Fastly's hourly API budget; purge-all is, and
-    # answers 429 with Fastly-RateLimit-Reset when spent (handled in judge).
+    # answers 429 with Fastly-RateLimit-Reset when spent (the wait hook).
     limits = Limits(max_items=256, kind_items={"url": 1, "everything": 1}, concurrency=16)
     Options = FastlyOptions
     options: FastlyOptions
@@ -58,6 +58,13 @@ class Fastly(Provider):
     }
     # Surrogate-Key headers separate keys by spaces; a key is at most 1,024 bytes.
     tag_rules = TagRules(allowed=PRINTABLE_ASCII, max_length=1024)
+    hints: ClassVar = {
+        **dict.fromkeys(
+            (401, 403), "check api_token: it needs scope purge_select (purge_all for everything) on this service"
+        ),
+        404: "check service_id and api_base",
+    }
+    other_hint = "Fastly rejected the request; see its message"
 
     @property
     def scheme_agnostic(self) -> bool:
@@ -74,11 +81,16 @@ class Fastly(Provider):
         # The bulk form even for one key: a JSON body carries any key, a path segment would need escaping.
         return [self._post(f"/service/{service}/purge", batch, {"surrogate_keys": list(batch.values)})]
 
-    def judge(self, response: httpx.Response) -> str:
-        if response.status_code == 429:
-            raise Retryable("HTTP 429 (Fastly rate limit)", retry_after=_reset(response.headers))
-        judge_status(response, _hint(response.status_code))
-        return _purge_ids(response)
+    def wait(self, response: httpx.Response) -> float | None:
+        """Seconds until Fastly-RateLimit-Reset (epoch seconds), else Retry-After."""
+        reset = response.headers.get("fastly-ratelimit-reset")
+        try:
+            return max(0.0, float(reset) - time.time()) if reset else retry_after(response.headers)
+        except ValueError:
+            return retry_after(response.headers)
+
+    def accepted(self, response: httpx.Response) -> str | None:
+        return _purge_ids(response) if response.is_success else None
 
     def _service(self) -> str:
         if not self.options.service_id:
@@ -89,7 +101,7 @@ class Fastly(Provider):
         headers = {"Fastly-Key": self.options.api_token.reveal(), "Accept": "application/json"}
         if batch.action == "invalidate":
             headers["Fastly-Soft-Purge"] = "1"
-        return httpx.Request("POST", (self.options.api_base or API).rstrip("/") + path, headers=headers, json=body)
+        return httpx.Request("POST", self.url(path), headers=headers, json=body)
 
 
 def _cached_url(url: str) -> str:
@@ -99,29 +111,7 @@ def _cached_url(url: str) -> str:
 
 def _purge_ids(response: httpx.Response) -> str:
     """The purge id (single) or ids (bulk: a map key -> id), shortened for the log."""
-    try:
-        body = response.json()
-    except ValueError:
-        return ""
-    if not isinstance(body, dict):
-        return ""
+    body = json_body(response)
     ids = [str(body["id"])] if "id" in body else [str(v) for k, v in body.items() if k != "status"]
     more = f" (+{len(ids) - 5} more)" if len(ids) > 5 else ""
     return f"purge ids {','.join(ids[:5])}{more}" if ids else ""
-
-
-def _reset(headers: httpx.Headers) -> float | None:
-    """Seconds until Fastly-RateLimit-Reset (epoch seconds), else Retry-After."""
-    reset = headers.get("fastly-ratelimit-reset")
-    try:
-        return max(0.0, float(reset) - time.time()) if reset else retry_after(headers)
-    except ValueError:
-        return retry_after(headers)
-
-
-def _hint(status: int) -> str:
-    if status in (401, 403):
-        return "check api_token: it needs scope purge_select (purge_all for everything) on this service"
-    if status == 404:
-        return "check service_id and api_base"
-    return "Fastly rejected the request; see its message"
