@@ -14,7 +14,8 @@ from s3purge.errors import ConfigError
 from s3purge.execute import Executor
 from s3purge.model import Batch, Change, TargetKind
 from s3purge.pipeline import Pipeline
-from s3purge.providers.highwinds import MARGIN, Highwinds
+from s3purge.providers.highwinds import Highwinds
+from s3purge.providers.striketracker import MARGIN
 from tests.conftest import serving
 from tests.emulators.base import Fault
 from tests.emulators.highwinds import PASSWORD, HighwindsEmulator
