@@ -19,8 +19,7 @@ from msgspec import Meta
 from s3purge.checks import EndpointUrl, HttpToken, UrlPath
 from s3purge.errors import Rejected
 from s3purge.model import Batch
-from s3purge.providers.answers import judge_status
-from s3purge.providers.base import PRINTABLE_ASCII, Limits, Provider, TagRules, VendorOptions, Wildcards
+from s3purge.providers.base import PRINTABLE_ASCII, Limits, Provider, TagRules, VendorOptions, Wildcards, join
 from s3purge.secrets import Secret
 
 
@@ -56,6 +55,8 @@ class HttpPurge(Provider):
     wildcards = Wildcards(trailing_only=True, note="on caches with partial-key purge (nginx)")
     # xkey splits its header on spaces and commas; the header must stay printable ASCII.
     tag_rules = TagRules(allowed=PRINTABLE_ASCII.replace(",", ""))
+    hints: ClassVar = {}
+    other_hint = "the cache refused: check its purge ACL allows this host"
 
     @property
     def scheme_agnostic(self) -> bool:
@@ -81,24 +82,25 @@ class HttpPurge(Provider):
             headers[opts.tag_header] = value
             if batch.action == "invalidate":
                 headers[opts.soft_tag_header] = "1"
-            return httpx.Request(opts.tag_method, endpoint.rstrip("/") + "/", headers=headers)
+            return httpx.Request(opts.tag_method, join(endpoint, "/"), headers=headers)
         url = urlsplit(value)
         headers["Host"] = url.netloc
         if opts.scheme_in_cache_key:
             headers["X-Forwarded-Proto"] = url.scheme
         if batch.kind == "url":
-            target = endpoint.rstrip("/") + opts.path_prefix + (url.path or "/")
+            target = join(endpoint, opts.path_prefix + (url.path or "/"))
             return httpx.Request(opts.purge_method, target, headers=headers)
         headers[opts.ban_header] = "^" + re.escape(url.path or "/")  # prefix and everything
-        return httpx.Request(opts.ban_method, endpoint.rstrip("/") + "/", headers=headers)
+        return httpx.Request(opts.ban_method, join(endpoint, "/"), headers=headers)
 
-    def judge(self, response: httpx.Response) -> str:
-        status = response.status_code
-        if status in (404, 412) and response.request.method == self.options.purge_method:
+    def accepted(self, response: httpx.Response) -> str | None:
+        if response.status_code in (404, 412) and response.request.method == self.options.purge_method:
             return "not cached"  # ngx_cache_purge: nothing stored under that key
-        if status in (405, 501):
+        return super().accepted(response)
+
+    def rejected(self, response: httpx.Response) -> None:
+        if response.status_code in (405, 501):
             raise Rejected(
-                f"HTTP {status} for {response.request.method}",
+                f"HTTP {response.status_code} for {response.request.method}",
                 "the cache does not handle this method: add it to its VCL/config",
             )
-        return judge_status(response, "the cache refused: check its purge ACL allows this host")
