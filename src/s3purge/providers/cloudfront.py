@@ -14,10 +14,8 @@ retried or redriven call gets back the invalidation it made, never a second.
 from __future__ import annotations
 
 import hashlib
-import threading
 import xml.etree.ElementTree as ET
-from collections.abc import Generator
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, ClassVar
 from urllib.parse import quote, unquote, urlsplit
 
 import httpx
@@ -25,7 +23,7 @@ from msgspec import Meta
 
 from s3purge.errors import Rejected, Retryable
 from s3purge.model import Batch, Target, TargetKind
-from s3purge.providers.answers import judge_status, retry_after
+from s3purge.providers.answers import retry_after
 from s3purge.providers.base import (
     PRINTABLE_ASCII,
     Limits,
@@ -34,6 +32,7 @@ from s3purge.providers.base import (
     VendorOptions,
     Wildcards,
 )
+from s3purge.providers.sigv4 import SigV4
 
 API_BASE = "https://cloudfront.amazonaws.com"
 NS = "http://cloudfront.amazonaws.com/doc/2020-05-31/"
@@ -74,6 +73,7 @@ class CloudFront(Provider):
     )
     wildcards = Wildcards()
     billed_per_item = True  # $0.005 a path past 1,000 a month; a wildcard or a #tag is one path
+    throttled = frozenset()  # CloudFront throttles with error codes (RETRYABLE); a bare 429 takes the common rule
     # Cache tags: ASCII 33-126 but ',' (the header's separator), no wildcard, <= 256, case-insensitive.
     tag_rules = TagRules(
         allowed=PRINTABLE_ASCII.replace(",", "").replace("*", ""), max_length=256, case_sensitive=False
@@ -100,12 +100,11 @@ class CloudFront(Provider):
         return len(self.paths(batch)) * len(self.options.distribution_ids)
 
     def requests(self, batch: Batch) -> list[httpx.Request]:
-        base = (self.options.api_base or API_BASE).rstrip("/")
         chunks = _chunks(self.paths(batch))
         return [
             httpx.Request(
                 "POST",
-                f"{base}/2020-05-31/distribution/{quote(dist, safe='')}/invalidation",
+                self.url(f"/2020-05-31/distribution/{quote(dist, safe='')}/invalidation"),
                 content=invalidation_batch(paths, caller_reference(dist, batch.sources, paths)),
                 headers={"Content-Type": "text/xml"},
             )
@@ -113,22 +112,27 @@ class CloudFront(Provider):
             for paths in chunks
         ]
 
-    def judge(self, response: httpx.Response) -> str:
-        distribution = response.request.url.path.rpartition("/distribution/")[2].partition("/")[0]
+    def cost(self, batch: Batch) -> int:
+        return self.paid_paths(batch)
+
+    def accepted(self, response: httpx.Response) -> str | None:
         root = _xml(response)
-        if response.status_code == 201 and root is not None:
-            found = {_local(e.tag): (e.text or "") for e in root}
-            ident, status = found.get("Id", "?"), found.get("Status", "?")
-            if self.options.wait and status.lower() != "completed":  # moto says COMPLETED
-                raise Retryable(f"invalidation {ident} on {distribution} still {status}")
-            return f"invalidation {ident} on {distribution} ({status})"
+        if response.status_code != 201 or root is None:
+            return None
+        found = {_local(e.tag): (e.text or "") for e in root}
+        ident, status = found.get("Id", "?"), found.get("Status", "?")
+        if self.options.wait and status.lower() != "completed":  # accepted, but not yet done (moto: COMPLETED)
+            raise Retryable(f"invalidation {ident} on {_distribution(response)} still {status}")
+        return f"invalidation {ident} on {_distribution(response)} ({status})"
+
+    def rejected(self, response: httpx.Response) -> None:
+        root = _xml(response)
         error = {_local(e.tag): (e.text or "") for e in root.iter()} if root is not None else {}
         code = error.get("Code", "")
         if code in RETRYABLE:
-            raise Retryable(f"{code} on {distribution}", retry_after=retry_after(response.headers))
+            raise Retryable(f"{code} on {_distribution(response)}", retry_after=retry_after(response.headers))
         if code:
             raise Rejected(f"HTTP {response.status_code} {code}: {error.get('Message', '')}", HINTS.get(code, ""))
-        return judge_status(response)
 
 
 def invalidation_path(kind: TargetKind, value: str) -> str:
@@ -189,35 +193,5 @@ def _local(tag: str) -> str:
     return tag.rpartition("}")[2]
 
 
-class SigV4(httpx.Auth):
-    """Signs every attempt anew with botocore (imported lazily; it ships in Lambda)."""
-
-    requires_request_body = True
-
-    def __init__(self, service: str, region: str) -> None:
-        self.service, self.region = service, region
-        self._credentials: Any = None
-        self._lock = threading.Lock()
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        from botocore.auth import SigV4Auth
-        from botocore.awsrequest import AWSRequest
-
-        # Sign only what no proxy rewrites: botocore adds Host from the URL, as httpx sends it.
-        headers = {"Content-Type": request.headers.get("content-type", "")}
-        signed = AWSRequest(request.method, str(request.url), headers, request.content)
-        SigV4Auth(self._frozen(), self.service, self.region).add_auth(signed)
-        for name in ("Authorization", "X-Amz-Date", "X-Amz-Security-Token"):
-            if name in signed.headers:
-                request.headers[name] = signed.headers[name]
-        yield request
-
-    def _frozen(self) -> Any:
-        with self._lock:  # one credential lookup per process; refreshable ones renew themselves
-            if self._credentials is None:
-                from botocore.session import get_session
-
-                self._credentials = get_session().get_credentials()
-        if self._credentials is None:
-            raise Rejected("no AWS credentials", "give the function a role, or set AWS_* variables")
-        return self._credentials.get_frozen_credentials()
+def _distribution(response: httpx.Response) -> str:
+    return response.request.url.path.rpartition("/distribution/")[2].partition("/")[0]
