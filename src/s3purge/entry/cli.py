@@ -399,9 +399,9 @@ def _paid_paths(planned: Plan, precise: Plan, loaded: config_module.Config) -> d
     totals: dict[str, list[int]] = {}
     for column, batches in enumerate((planned.batches, precise.batches)):
         for batch in batches:
-            count = getattr(loaded.cdns[batch.cdn].provider, "paid_paths", None)
-            if count is not None:
-                totals.setdefault(batch.cdn, [0, 0])[column] += count(batch)
+            provider = loaded.cdns[batch.cdn].provider
+            if provider.billed_per_item:
+                totals.setdefault(batch.cdn, [0, 0])[column] += provider.cost(batch)
     return {cdn: (paid, before) for cdn, (paid, before) in totals.items()}
 
 
