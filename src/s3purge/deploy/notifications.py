@@ -13,6 +13,7 @@ writing, reads it again afterwards, and merges again if someone else changed it 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from os.path import commonprefix
 from typing import Any
 
 from s3purge.config import Route
@@ -53,23 +54,15 @@ def entry_for(stack: str, trigger: Trigger, target_arn: str, routes: Iterable[Ro
 def _filter_rules(routes: list[Route]) -> list[dict[str, str]]:
     # S3 allows one prefix and one suffix per entry, so the entry covers every route:
     # the longest prefix (suffix) all routes share; any route without one means none.
-    prefix = _common_start([r.prefix for r in routes])
-    suffix = _common_start([r.suffix[::-1] for r in routes])[::-1]
+    # Character by character on purpose (RUF071): S3 matches key prefixes so, not by path segment.
+    prefix = commonprefix([r.prefix for r in routes])  # noqa: RUF071
+    suffix = commonprefix([r.suffix[::-1] for r in routes])[::-1]  # noqa: RUF071
     rules = []
     if prefix:
         rules.append({"Name": "prefix", "Value": prefix})
     if suffix:
         rules.append({"Name": "suffix", "Value": suffix})
     return rules
-
-
-def _common_start(texts: list[str]) -> str:
-    """The longest string every one of `texts` starts with (character by character, on purpose)."""
-    if not texts:
-        return ""
-    first, last = min(texts), max(texts)
-    size = next((i for i, (a, b) in enumerate(zip(first, last, strict=False)) if a != b), min(len(first), len(last)))
-    return first[:size]
 
 
 def merged(current: dict[str, Any], stack: str, ours: tuple[str, dict[str, Any]] | None) -> dict[str, Any]:
