@@ -18,6 +18,7 @@ import httpx
 
 from s3purge.errors import Rejected, Retryable
 from s3purge.providers.answers import json_body, judge_status
+from s3purge.providers.base import join
 from s3purge.secrets import Secret
 
 ME = "@me"
@@ -62,7 +63,7 @@ class StrikeTrackerAuth(httpx.Auth):
     requires_response_body = True
 
     def __init__(self, api: str, options: Login) -> None:
-        self.api, self.options = api.rstrip("/"), options
+        self.api, self.options = api, options
         self._token: str | None = None
         self._expires = 0.0
         self._account = options.account_hash
@@ -123,7 +124,7 @@ class StrikeTrackerAuth(httpx.Auth):
     ) -> httpx.Request:
         found = headers(self.options.application_id, token)
         # Same timeout as the purge call it serves (a bare Request would have none).
-        return httpx.Request(method, self.api + path, headers=found, data=data, extensions=dict(like.extensions))
+        return httpx.Request(method, join(self.api, path), headers=found, data=data, extensions=dict(like.extensions))
 
 
 def _field(response: httpx.Response, name: str) -> dict[str, Any]:
