@@ -347,7 +347,7 @@ def _cost(section: Section, cfg: Config, browser_only: Config, burst: list[str],
 def _paid_paths(cfg: Config, burst: list[str]) -> int:
     """Paths CloudFront bills for the burst (it folds '(1)' and '%281%29' into one path, not '+' and '%20')."""
     provider = cfg.cdns["cloudfront"].provider
-    return sum(provider.paid_paths(b) for b in plan(changes(burst, "paid"), cfg).batches if b.cdn == "cloudfront")  # type: ignore[attr-defined]
+    return sum(provider.cost(b) for b in plan(changes(burst, "paid"), cfg).batches if b.cdn == "cloudfront")
 
 
 def _received(host: Host, names: list[str]) -> dict[str, int]:

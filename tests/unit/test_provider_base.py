@@ -1,4 +1,5 @@
-"""The provider template: Retry-After parsing, JSON bodies, and the order in which `judge` asks its hooks."""
+"""The provider template: Retry-After parsing, JSON bodies, the order in which `judge` asks its hooks,
+and the vendors' own wait hooks (their Retry-After sources)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,9 @@ from s3purge.errors import Rejected, Retryable
 from s3purge.model import Batch
 from s3purge.providers.answers import COMMON_HINTS, json_body, retry_after
 from s3purge.providers.base import Limits, Provider, VendorOptions, join
+from s3purge.providers.cloudflare import Cloudflare, CloudflareOptions
+from s3purge.providers.fastly import Fastly, FastlyOptions
+from s3purge.secrets import Secret
 
 REQUEST = httpx.Request("POST", "https://api.example.com/purge")
 
@@ -151,3 +155,27 @@ def test_url_joins_the_api_base_or_the_option() -> None:
 def test_purges_cost_nothing_unless_a_vendor_bills_per_item() -> None:
     batch = Batch("cdn", "purge", "url", ("https://h/a", "https://h/b"), frozenset({"m1"}))
     assert Plain("cdn", VendorOptions()).cost(batch) == 0
+
+
+def cloudflare_wait(**headers: str) -> float | None:
+    options = CloudflareOptions(zone_id="0" * 32, api_token=Secret("plain", value="token"))
+    return Cloudflare("cf", options).wait(answer(429, **headers))
+
+
+def test_cloudflare_waits_for_retry_after_else_its_ratelimit_reset() -> None:
+    assert cloudflare_wait(**{"Retry-After": "4", "Ratelimit": '"default";r=0;t=30'}) == 4.0
+    assert cloudflare_wait(Ratelimit='"default";r=0;t=30') == 30.0
+    assert cloudflare_wait(Ratelimit='"default";r=0') is None  # no reset given: back off as usual
+    assert cloudflare_wait() is None
+
+
+def fastly_wait(**headers: str) -> float | None:
+    return Fastly("fastly", FastlyOptions(api_token=Secret("plain", value="token"))).wait(answer(429, **headers))
+
+
+def test_fastly_waits_until_its_ratelimit_reset_else_retry_after() -> None:
+    reset = fastly_wait(**{"Fastly-RateLimit-Reset": str(int(time.time()) + 60), "Retry-After": "2"})
+    assert reset is not None and 58 <= reset <= 60
+    assert fastly_wait(**{"Fastly-RateLimit-Reset": "1000"}) == 0.0  # in the past: go now
+    assert fastly_wait(**{"Fastly-RateLimit-Reset": "soon", "Retry-After": "2"}) == 2.0
+    assert fastly_wait() is None
