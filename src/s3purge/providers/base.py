@@ -3,9 +3,14 @@
 A provider declares, as data, what it can purge (`supports`), how much fits in one call
 and how fast it may call (`limits`), where its purge calls go (`api`, `endpoints`), which
 characters are wildcards in its URLs (`wildcards`), what a tag may hold (`tag_rules`), and
-the options its config takes (`Options`). It turns a Batch into HTTP requests and judges
-each response. Batching, throttling, retries, deadlines and the request boundary
-(boundary.py) live once in the core and this base class, never in a vendor module.
+the options its config takes (`Options`), and per status what a user should check (`hints`).
+It turns a Batch into HTTP requests (`requests`, with `url(path)` under its API base) and
+judges each response through hooks: `throttled` statuses wait `wait(response)` (Retry-After
+unless the vendor has its own source), `accepted` says what to log, `rejected` raises the
+vendor's own refusals, and the rest takes the common rule (answers.py). Auth flows live in
+modules of their own (edgegrid, sigv4, striketracker). Batching, throttling, retries,
+deadlines and the request boundary (boundary.py) live once in the core and this base
+class, never in a vendor module.
 """
 
 from __future__ import annotations
