@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from s3purge import config
 from s3purge.entry.cli import main
-from s3purge.entry.cli_extra import pasted_url
+from s3purge.entry.cli.urls import pasted_url
 from tests.conftest import serving
 from tests.emulators.base import Emulator, Invalid, Recorded, Reply
 

@@ -30,10 +30,11 @@ LAYERS: list[tuple[str, ...]] = [  # lowest first: a module imports only its own
     ("s3purge.redrive",),
     ("s3purge.entry", "s3purge.deploy"),  # the runtime entries (Lambda, worker, SQS) and deploy
     ("s3purge.demo",),  # runs the worker against a local bed
-    (  # the CLI drives everything, nothing imports it
-        *("s3purge.entry.cli", "s3purge.entry.cli_base", "s3purge.entry.cli_extra", "s3purge.entry.cli_redrive"),
-        *("s3purge.entry.cli_deploy", "s3purge.__main__"),
+    (  # what the CLI's commands share; none of it imports a command
+        *("s3purge.entry.cli.options", "s3purge.entry.cli.group", "s3purge.entry.cli.base"),
+        *("s3purge.entry.cli.show", "s3purge.entry.cli.preview", "s3purge.entry.cli.urls"),
     ),
+    ("s3purge.entry.cli", "s3purge.__main__"),  # the CLI's group and one module per command: nothing imports them
 ]
 PURE_CORE = ("s3purge.events", "s3purge.mapping", "s3purge.plan", "s3purge.escalate", "s3purge.pacing")
 PROVIDERS = "s3purge.providers"

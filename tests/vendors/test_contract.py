@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from s3purge.config import Config
-from s3purge.entry.cli_base import render
+from s3purge.entry.cli.show import render
 from s3purge.execute import Executor
 from s3purge.model import Batch, Change, Outcome, TargetKind
 from s3purge.plan import plan

@@ -1,74 +1,18 @@
-"""What the command modules share: the --config option, logging, and how batches, requests
-and outcomes are shown (text or JSON). Command modules import it; nothing here imports them."""
+"""How plans, requests and outcomes are shown: text for people, or the JSON document's parts."""
 
 from __future__ import annotations
 
-import logging
-import sys
-import time
 from typing import Any
 
-import click
 import httpx
 
 from s3purge import config as config_module
-from s3purge import logs
 from s3purge.entry import output
-from s3purge.entry.output import EXIT_FAILED, EXIT_OK, note, say, warn
+from s3purge.entry.output import EXIT_FAILED, EXIT_OK, note, say
 from s3purge.errors import PurgeError
 from s3purge.model import Batch, Outcome
 from s3purge.plan import Plan
 from s3purge.providers.base import Provider
-
-DEFAULT_CONFIG = "multicdn.config.yml"
-
-
-CONFIG = click.option(
-    "--config",
-    "config_path",
-    default=DEFAULT_CONFIG,
-    show_default=True,
-    type=click.Path(dir_okay=False),
-    help="The s3purge config file (also: s3purge --config, S3PURGE_CONFIG).",
-)
-
-
-DEBUG = click.option("--debug/--no-debug", default=False, help="Log plans in detail (never secrets); same as -vv.")
-
-
-SEND_DEADLINE = 300.0
-"""Seconds a manual send (purge, replay, redrive) may take before what is left is reported failed."""
-
-
-class WarningLines(logging.Handler):
-    """s3purge's warnings (legacy conversion notes ...) as `warning:` lines on stderr, each once."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.seen: set[str] = set()
-
-    def emit(self, record: logging.LogRecord) -> None:
-        message = record.getMessage()
-        if message not in self.seen:
-            self.seen.add(message)
-            warn(message)
-
-
-def setup_logs(*, service: bool = False, debug: bool = False) -> None:
-    """JSON logs: a worker logs its work on stdout; a manual send only its problems, on stderr.
-
-    -v: one level more (each vendor call and receipt), -vv or --debug: plans too; -q: errors only.
-    """
-    current = output.settings()
-    logs.setup(debug, stream=None if service and not current.json else sys.stderr)
-    levels = [logging.INFO, logging.DEBUG] if service else [logging.WARNING, logging.INFO, logging.DEBUG]
-    level = levels[min(len(levels) - 1, current.verbose + (2 if debug else 0))]
-    if current.quiet:
-        level = logging.ERROR
-    logging.getLogger("s3purge").setLevel(level)
-    for handler in logging.getLogger("s3purge").handlers:
-        if isinstance(handler, WarningLines):
-            handler.setLevel(logging.CRITICAL + 1)  # the JSON lines now carry the warnings
 
 
 def show_refused(planned: Plan) -> None:
@@ -100,25 +44,6 @@ def show_batches(batches: list[Batch], loaded: config_module.Config) -> None:
             continue
         for request in requests:
             say(render(request, provider))
-
-
-def execute(batches: list[Batch], loaded: config_module.Config, label: str = "purging") -> list[Outcome]:
-    """Send batches with a progress bar: in slices so the bar moves, each slice all CDNs at once."""
-    from s3purge.execute import Executor
-
-    executor = Executor()
-    deadline = time.monotonic() + SEND_DEADLINE
-    slice_size = max(8, 4 * sum(loaded.cdns[c].limits.concurrency for c in {b.cdn for b in batches}))
-    outcomes: list[Outcome] = []
-    try:
-        with output.progress(sum(len(b.values) for b in batches), "item", label) as bar:
-            for start in range(0, len(batches), slice_size):
-                done = executor.run(batches[start : start + slice_size], loaded.cdns, deadline)
-                bar.update(sum(len(o.batch.values) for o in done))
-                outcomes += done
-    finally:
-        executor.close()
-    return outcomes
 
 
 def report_outcomes(outcomes: list[Outcome], extra: dict[str, Any] | None = None) -> int:
@@ -189,11 +114,3 @@ def render(request: httpx.Request, provider: Provider) -> str:
     if request.content:
         lines.append("  " + request.content.decode("utf-8", "replace"))
     return "\n".join(lines)
-
-
-def split_object(item: str) -> tuple[str, str]:
-    """BUCKET/KEY or s3://BUCKET/KEY -> (bucket, key); a usage error when either is missing."""
-    bucket, _, key = item.removeprefix("s3://").partition("/")
-    if not bucket or not key:
-        raise click.BadParameter(f"{item!r}: expected BUCKET/KEY or s3://BUCKET/KEY")
-    return bucket, key

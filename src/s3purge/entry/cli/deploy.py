@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -12,32 +11,12 @@ import click
 
 from s3purge import config as config_module
 from s3purge.deploy import RUNTIMES, Options
+from s3purge.entry.cli.base import asker
 
 F = TypeVar("F", bound=Callable[..., Any])
 RETENTION_DAYS = (
-    1,
-    3,
-    5,
-    7,
-    14,
-    30,
-    60,
-    90,
-    120,
-    150,
-    180,
-    365,
-    400,
-    545,
-    731,
-    1096,
-    1827,
-    2192,
-    2557,
-    2922,
-    3288,
-    3653,
-)
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+)  # fmt: skip
 """The only retention periods CloudWatch Logs accepts."""
 
 NAME = click.option(
@@ -51,72 +30,56 @@ YES = click.option("--yes", "-y", is_flag=True, help="Go ahead without asking (f
 DRY_RUN = click.option("--dry-run", is_flag=True, help="Only show what would change; change nothing.")
 
 
-def asker(yes: bool) -> Callable[[str], bool]:
-    """The one convention of every command that changes something (deploy, destroy, purge, replay).
-
-    It shows what it will change first. Then `--yes` goes ahead; on a terminal it asks;
-    without one (CI, a pipe) it changes nothing and says to add --yes. `--dry-run` only shows.
-    """
-
-    def ask(question: str) -> bool:
-        if yes:
-            return True
-        if not sys.stdin.isatty():
-            click.echo("no terminal to ask on: add --yes to go ahead", err=True)
-            return False
-        return click.confirm(question, default=False, err=True)
-
-    return ask
+STACK_OPTIONS = [
+    click.option(
+        "--config",
+        "config_path",
+        default="multicdn.config.yml",
+        show_default=True,
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    ),
+    BUCKETS,
+    NAME,
+    click.option("--arch", type=click.Choice(["arm64", "x86_64"]), default="arm64", show_default=True),
+    click.option("--runtime", type=click.Choice(RUNTIMES), default=RUNTIMES[0], show_default=True),
+    click.option(
+        "--trigger",
+        type=click.Choice(["sqs", "direct"]),
+        default="sqs",
+        show_default=True,
+        help="sqs: bucket -> queue (+ dead letters) -> function; direct: bucket invokes the function.",
+    ),
+    click.option("--memory", type=click.IntRange(128, 10240), default=256, show_default=True, help="MB."),
+    click.option("--timeout", type=click.IntRange(3, 900), default=60, show_default=True, help="Seconds."),
+    click.option(
+        "--batch-window",
+        type=click.IntRange(0, 300),
+        default=5,
+        show_default=True,
+        help="Seconds SQS gathers events into one invocation.",
+    ),
+    click.option(
+        "--max-concurrency",
+        type=click.IntRange(2, 1000),
+        default=2,
+        show_default=True,
+        help="Function instances at most; each paces at this share of every vendor limit.",
+    ),
+    click.option(
+        "--log-retention",
+        type=click.Choice([str(d) for d in RETENTION_DAYS]),
+        default="14",
+        show_default=True,
+        help="Days of logs kept.",
+    ),
+    click.option("--alarm-email", help="Send the alarms to this address (SNS; confirm the email once)."),
+    click.option("--debug/--no-debug", default=False, help="The function logs plans in detail."),
+]
+"""The options that shape the template, shared by deploy and template (in the order --help lists them)."""
 
 
 def _stack_options(command: F) -> F:
-    """The options that shape the template, shared by deploy and template."""
-    decorators = [
-        click.option(
-            "--config",
-            "config_path",
-            default="multicdn.config.yml",
-            show_default=True,
-            type=click.Path(exists=True, dir_okay=False, path_type=Path),
-        ),
-        BUCKETS,
-        NAME,
-        click.option("--arch", type=click.Choice(["arm64", "x86_64"]), default="arm64", show_default=True),
-        click.option("--runtime", type=click.Choice(RUNTIMES), default=RUNTIMES[0], show_default=True),
-        click.option(
-            "--trigger",
-            type=click.Choice(["sqs", "direct"]),
-            default="sqs",
-            show_default=True,
-            help="sqs: bucket -> queue (+ dead letters) -> function; direct: bucket invokes the function.",
-        ),
-        click.option("--memory", type=click.IntRange(128, 10240), default=256, show_default=True, help="MB."),
-        click.option("--timeout", type=click.IntRange(3, 900), default=60, show_default=True, help="Seconds."),
-        click.option(
-            "--batch-window",
-            type=click.IntRange(0, 300),
-            default=5,
-            show_default=True,
-            help="Seconds SQS gathers events into one invocation.",
-        ),
-        click.option(
-            "--max-concurrency",
-            type=click.IntRange(2, 1000),
-            default=2,
-            show_default=True,
-            help="Function instances at most; each paces at this share of every vendor limit.",
-        ),
-        click.option(
-            "--log-retention",
-            type=click.Choice([str(d) for d in RETENTION_DAYS]),
-            default="14",
-            show_default=True,
-            help="Days of logs kept.",
-        ),
-        click.option("--alarm-email", help="Send the alarms to this address (SNS; confirm the email once)."),
-        click.option("--debug/--no-debug", default=False, help="The function logs plans in detail."),
-    ]
-    for decorator in reversed(decorators):
+    for decorator in reversed(STACK_OPTIONS):
         command = decorator(command)
     return command
 
@@ -241,8 +204,3 @@ def template_command(fmt: str, output: Any, package_out: Path | None, **params: 
         "events at the NotificationTarget output, or run `s3purge deploy`.",
         err=True,
     )
-
-
-def register(group: click.Group) -> None:
-    for command in (deploy, destroy, template_command):
-        group.add_command(command)

@@ -11,15 +11,11 @@ import click
 from s3purge import config as config_module
 from s3purge import secrets
 from s3purge.entry import output
-from s3purge.entry.cli_base import CONFIG, SEND_DEADLINE, setup_logs
+from s3purge.entry.cli.base import CONFIG, SEND_DEADLINE, asker, setup_logs
 from s3purge.entry.output import EXIT_FAILED, EXIT_OK, note, say
 from s3purge.events import Message
 from s3purge.pipeline import Settlement
 from s3purge.redrive import Filters, Item, Redrive, parse_age
-
-
-def register(main: click.Group, config_group: click.Group) -> None:
-    main.add_command(redrive)
 
 
 def _age(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
@@ -69,7 +65,6 @@ def redrive(
     Without a terminal to ask on (CI, a pipe) and without --yes it only lists. Exit
     status 1 when a message failed again (it stays in the dead-letter queue).
     """
-    from s3purge.entry.cli_deploy import asker
     from s3purge.entry.sqs import sqs_client
 
     loaded = config_module.load(config_path)

@@ -1,0 +1,121 @@
+"""What the command modules share: the --config and --debug options, logging, asking before a change,
+placeholder secrets for previews, and sending batches. Command modules import it; it imports none of them."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections.abc import Callable, Iterable
+
+import click
+
+from s3purge import config as config_module
+from s3purge import logs, secrets
+from s3purge.entry import output
+from s3purge.entry.output import warn
+from s3purge.model import Batch, Outcome
+
+DEFAULT_CONFIG = "multicdn.config.yml"
+
+
+CONFIG = click.option(
+    "--config",
+    "config_path",
+    default=DEFAULT_CONFIG,
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="The s3purge config file (also: s3purge --config, S3PURGE_CONFIG).",
+)
+
+
+DEBUG = click.option("--debug/--no-debug", default=False, help="Log plans in detail (never secrets); same as -vv.")
+
+
+SEND_DEADLINE = 300.0
+"""Seconds a manual send (purge, replay, redrive) may take before what is left is reported failed."""
+
+
+class WarningLines(logging.Handler):
+    """s3purge's warnings (legacy conversion notes ...) as `warning:` lines on stderr, each once."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.seen: set[str] = set()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if message not in self.seen:
+            self.seen.add(message)
+            warn(message)
+
+
+def setup_logs(*, service: bool = False, debug: bool = False) -> None:
+    """JSON logs: a worker logs its work on stdout; a manual send only its problems, on stderr.
+
+    -v: one level more (each vendor call and receipt), -vv or --debug: plans too; -q: errors only.
+    """
+    current = output.settings()
+    logs.setup(debug, stream=None if service and not current.json else sys.stderr)
+    levels = [logging.INFO, logging.DEBUG] if service else [logging.WARNING, logging.INFO, logging.DEBUG]
+    level = levels[min(len(levels) - 1, current.verbose + (2 if debug else 0))]
+    if current.quiet:
+        level = logging.ERROR
+    logging.getLogger("s3purge").setLevel(level)
+    for handler in logging.getLogger("s3purge").handlers:
+        if isinstance(handler, WarningLines):
+            handler.setLevel(logging.CRITICAL + 1)  # the JSON lines now carry the warnings
+
+
+def asker(yes: bool) -> Callable[[str], bool]:
+    """The one convention of every command that changes something (deploy, destroy, purge, replay).
+
+    It shows what it will change first. Then `--yes` goes ahead; on a terminal it asks;
+    without one (CI, a pipe) it changes nothing and says to add --yes. `--dry-run` only shows.
+    """
+
+    def ask(question: str) -> bool:
+        if yes:
+            return True
+        if not sys.stdin.isatty():
+            click.echo("no terminal to ask on: add --yes to go ahead", err=True)
+            return False
+        return click.confirm(question, default=False, err=True)
+
+    return ask
+
+
+def placeholder_secrets(found: Iterable[secrets.Secret]) -> None:
+    """Secrets shown as *** in dry runs: nothing fetched, nothing revealed."""
+    secrets.resolve(found, dict.fromkeys(secrets.DEFAULT_FETCHERS, _placeholder))
+
+
+def _placeholder(secret: secrets.Secret) -> str:
+    return "***"
+
+
+def execute(batches: list[Batch], loaded: config_module.Config, label: str = "purging") -> list[Outcome]:
+    """Send batches with a progress bar: in slices so the bar moves, each slice all CDNs at once."""
+    from s3purge.execute import Executor
+
+    executor = Executor()
+    deadline = time.monotonic() + SEND_DEADLINE
+    slice_size = max(8, 4 * sum(loaded.cdns[c].limits.concurrency for c in {b.cdn for b in batches}))
+    outcomes: list[Outcome] = []
+    try:
+        with output.progress(sum(len(b.values) for b in batches), "item", label) as bar:
+            for start in range(0, len(batches), slice_size):
+                done = executor.run(batches[start : start + slice_size], loaded.cdns, deadline)
+                bar.update(sum(len(o.batch.values) for o in done))
+                outcomes += done
+    finally:
+        executor.close()
+    return outcomes
+
+
+def split_object(item: str) -> tuple[str, str]:
+    """BUCKET/KEY or s3://BUCKET/KEY -> (bucket, key); a usage error when either is missing."""
+    bucket, _, key = item.removeprefix("s3://").partition("/")
+    if not bucket or not key:
+        raise click.BadParameter(f"{item!r}: expected BUCKET/KEY or s3://BUCKET/KEY")
+    return bucket, key
