@@ -169,6 +169,20 @@ def test_partial_failure_retries_only_the_failed_cdn(
     assert paths(caches[1]) == ["/page.html"] * 3
 
 
+def test_the_sqs_client_and_queue_lookups_serve_every_invocation_of_a_container(
+    function: Path, caches: tuple[Emulator, Emulator], boto: Any
+) -> None:
+    queue_with_dlq(boto)
+    calls: list[str] = []
+    sqs.sqs_client().meta.events.register("before-call.sqs.*", lambda model, **_: calls.append(model.name))
+    for n in range(3):  # partial failures (a narrowed retry) and poison (a dead letter), invocation after invocation
+        caches[1].faults.extend([Fault(status=503)] * 2)
+        result = aws_lambda.handler(sqs_event(s3_event(f"p{n}.html"), "{not json"), Context())
+        assert result == {"batchItemFailures": []}
+    assert calls.count("GetQueueUrl") == calls.count("GetQueueAttributes") == 1  # asked once per process
+    assert calls.count("SendMessageBatch") == 6  # every send went through the one client
+
+
 def test_moto_generated_notifications(function: Path, caches: tuple[Emulator, Emulator], boto: Any) -> None:
     queue = boto.sqs.create_queue(QueueName="s3purge-events")["QueueUrl"]
     arn = boto.sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]

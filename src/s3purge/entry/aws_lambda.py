@@ -24,6 +24,7 @@ from s3purge.errors import EventError, PurgeError
 from s3purge.events import Message, read_lambda_event
 
 if TYPE_CHECKING:  # imported by the cold start, inside the first invocation (see _cold_start)
+    from s3purge.entry.settle import Received
     from s3purge.model import Change, Report
     from s3purge.pipeline import Pipeline, Settlement
 
@@ -52,12 +53,12 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     from s3purge import metrics  # already loaded by the cold start
 
     metrics.publish(report, pipeline.config, event)
-    for message_id, reason in settlement.fail.items():
-        log.error("purge failed", extra={"message_id": message_id, "reason": reason})
     _send_second_purges(messages if from_sqs else [], report)
     if from_sqs:
-        failed = _sqs_failures(messages, settlement, _bodies(event))
+        failed = _settle(messages, settlement, event)
         return {"batchItemFailures": [{"itemIdentifier": m.id} for m in messages if m.id in failed]}
+    for message_id, reason in settlement.fail.items():
+        log.error("purge failed", extra={"message_id": message_id, "reason": reason})
     for message_id, dead in settlement.dead.items():
         log.error("purge failed permanently", extra={"message_id": message_id, "reason": dead.reason})
     if settlement.retry or settlement.fail:
@@ -67,35 +68,22 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     return {"changes": len(report.changes), "batches": len(report.outcomes)}
 
 
-def _sqs_failures(messages: list[Message], settlement: Settlement, bodies: dict[str, str]) -> set[str]:
-    """The ids SQS must redeliver: failed retryably, or whose narrowed retry or dead letter was not sent."""
-    failures = set(settlement.fail)
-    queues = {m.id: m.queue for m in messages}
-    for message_id, why in settlement.dead.items():
-        if queues[message_id] is None:  # no queue to find a DLQ from: logged, acknowledged
-            log.error("purge failed permanently", extra={"message_id": message_id, "reason": why.reason})
-    failures |= {i for i in settlement.retry if queues[i] is None}  # nowhere to narrow: retry all
-    from s3purge.entry import sqs  # only needed when some CDNs failed
+def _settle(messages: list[Message], settlement: Settlement, event: Any) -> set[str]:
+    """The ids SQS must redeliver, after sending narrowed retries and dead letters (entry/settle.py)."""
+    from s3purge.entry import settle
 
-    client = sqs.sqs_client() if settlement.retry or settlement.dead else None
-    for arn in {queues[i] for i in [*settlement.retry, *settlement.dead]} - {None}:
-        assert arn is not None and client is not None
-        retries = {i: c for i, c in settlement.retry.items() if queues[i] == arn}
-        dead = {i: d for i, d in settlement.dead.items() if queues[i] == arn}
-        try:
-            url = sqs.queue_url(client, arn)
-        except Exception as error:  # noqa: BLE001 - SQS unreachable: let it redeliver them
-            log.warning("queue not found", extra={"queue_arn": arn, "error": str(error)})
-            failures |= {*retries, *dead}
-            continue
-        failures |= sqs.send_retries(client, url, retries) | sqs.send_dead(client, url, dead, bodies)
-    return failures
+    records = {r.get("messageId"): r for r in event["Records"] if isinstance(r, dict)}
+    received = {m.id: _received(m, records.get(m.id, {})) for m in messages}
+    return settle.settle(settlement, received)  # the SQS client is made only if something is sent
 
 
-def _bodies(event: Any) -> dict[str, str]:
-    """SQS message id -> its body as received (what a dead letter keeps when it cannot be read)."""
-    records = [r for r in event["Records"] if isinstance(r, dict)]
-    return {r["messageId"]: str(r["body"]) for r in records if isinstance(r.get("messageId"), str) and "body" in r}
+def _received(message: Message, record: dict[str, Any]) -> Received:
+    from s3purge.entry.settle import Received, receives
+
+    body = str(record["body"]) if "body" in record else ""  # a dead letter keeps the body as received
+    attributes = record.get("attributes")
+    count = attributes.get("ApproximateReceiveCount") if isinstance(attributes, dict) else None
+    return Received(message.queue, body, receives(count))
 
 
 def _send_second_purges(messages: list[Message], report: Report) -> None:

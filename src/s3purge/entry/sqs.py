@@ -1,10 +1,10 @@
-"""SQS at the edge, shared by Lambda and the worker: narrowed retries and dead letters, sent together.
+"""SQS at the edge, for the settle path (entry/settle.py): one client, queue lookups, batched sends.
 
-Both go out as SendMessageBatch calls of 10 entries, all chunks at once, so 100 narrowed
-retries cost one round trip, not 100 (they must fit in the invocation's safety margin).
-A message that failed permanently goes to the source queue's dead-letter queue (from its
-RedrivePolicy, asked once per process) at once, with its reason as a message attribute;
-a queue without one logs the message at error level and lets it be acknowledged.
+The client, each queue's URL and its RedrivePolicy are kept for the process. Narrowed
+retries and dead letters go out as SendMessageBatch calls of 10 entries, all chunks at
+once, so 100 narrowed retries cost one round trip, not 100 (they must fit in the
+invocation's safety margin). A dead letter carries its reason as the message attribute
+`s3purge-reason` and the original id as `s3purge-message-id`.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def _client(environment: tuple[str | None, ...]) -> SQSClient:
 
 def forget() -> None:
     """Drop the cached client and queue lookups (a fresh process, for tests)."""
-    for cached in (_client, queue_url, dead_letter_url):
+    for cached in (_client, queue_url, redrive):
         cached.cache_clear()
 
 
@@ -74,18 +74,27 @@ def queue_url(client: SQSClient, queue_arn: str) -> str:
     return client.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
 
 
+@dataclass(frozen=True)
+class Redrive:
+    """A queue's RedrivePolicy: where its dead letters go, and after how many deliveries SQS moves them."""
+
+    dead_letter_url: str
+    max_receives: int
+
+
 @lru_cache(maxsize=32)
-def dead_letter_url(client: SQSClient, source_url: str) -> str | None:
-    """The URL of the source queue's dead-letter queue, from its RedrivePolicy (asked once per process)."""
+def redrive(client: SQSClient, source_url: str) -> Redrive | None:
+    """The source queue's RedrivePolicy, or None without one (asked once per process)."""
     answer = client.get_queue_attributes(QueueUrl=source_url, AttributeNames=["RedrivePolicy"])
     found = answer.get("Attributes", {})  # absent when the queue has none of those asked
     policy = found.get("RedrivePolicy")
     if not policy:
         return None
+    parsed = json.loads(policy)
     # The DLQ lives in the source queue's region: its URL is the source's with the ARN's account and
     # name, so no GetQueueUrl call (and no permission for it) is needed.
-    _, _, _, _, account, name = json.loads(policy)["deadLetterTargetArn"].split(":", 5)
-    return f"{source_url.rsplit('/', 2)[0]}/{account}/{name}"
+    _, _, _, _, account, name = parsed["deadLetterTargetArn"].split(":", 5)
+    return Redrive(f"{source_url.rsplit('/', 2)[0]}/{account}/{name}", int(parsed.get("maxReceiveCount", 10)))
 
 
 @dataclass(frozen=True)
@@ -107,25 +116,11 @@ def send_retries(client: SQSClient, url: str, retries: dict[str, list[Change]], 
     return unsent
 
 
-def send_dead(client: SQSClient, source_url: str, dead: dict[str, Dead], bodies: dict[str, str]) -> set[str]:
-    """Move permanently failed messages to the source queue's DLQ now; the ids that could not be moved.
+def send_dead(client: SQSClient, dead_letter_url: str, dead: dict[str, Dead], bodies: dict[str, str]) -> set[str]:
+    """Send failed messages to the dead-letter queue with their reason; the ids that could not be sent.
 
-    The body is the message narrowed to its permanently failed CDNs (what a redrive should redo),
-    or the original body when it could not be read at all."""
-    if not dead:
-        return set()
-    try:
-        target = dead_letter_url(client, source_url)
-    except Exception as error:  # noqa: BLE001 - then they go back to the queue, as before
-        log.warning("dead-letter queue not found", extra={"queue_url": source_url, "error": str(error)})
-        return set(dead)
-    for message_id, why in dead.items():
-        log.error(
-            "purge failed permanently" + ("; sent to the dead-letter queue" if target else "; no dead-letter queue"),
-            extra={"message_id": message_id, "reason": why.reason},
-        )
-    if target is None:
-        return set()  # nowhere to keep it: logged above, acknowledged
+    The body is the message narrowed to its failed CDNs (what a redrive should redo), or the
+    body as received when there are none (it could not be read, or it is moved as SQS would)."""
     out = [
         _Out(
             message_id,
@@ -134,7 +129,7 @@ def send_dead(client: SQSClient, source_url: str, dead: dict[str, Dead], bodies:
         )
         for message_id, why in dead.items()
     ]
-    return _send(client, target, out, delay=0)
+    return _send(client, dead_letter_url, out, delay=0)
 
 
 def _send(client: SQSClient, url: str, out: list[_Out], delay: int) -> set[str]:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from s3purge import metrics
 from s3purge.entry import sqs
 from s3purge.entry.later import Later
+from s3purge.entry.settle import Received, receives, settle
 from s3purge.events import read_message
 from s3purge.model import Change
 from s3purge.pipeline import Pipeline
@@ -106,41 +107,25 @@ class Worker:
         self.handle(received, deadline)
         return len(received)
 
-    def handle(self, received: list[MessageTypeDef], deadline: float) -> None:
-        messages = [read_message(m.get("Body"), m["MessageId"]) for m in received]
+    def handle(self, batch: list[MessageTypeDef], deadline: float) -> None:
+        """Purge a batch's changes, then settle each message (entry/settle.py) and delete those done."""
+        messages = [read_message(m.get("Body"), m["MessageId"]) for m in batch]
         report, settlement = self.pipeline.run_messages(messages, deadline)
-        metrics.publish(report, self.pipeline.config, received)
+        metrics.publish(report, self.pipeline.config, batch)
         self.later.schedule(report.second)
-        handles = {m["MessageId"]: m["ReceiptHandle"] for m in received}
-        bodies = {m["MessageId"]: m.get("Body", "") for m in received}
-        unsent = sqs.send_retries(self.client, self.queue_url, settlement.retry)
-        unsent |= sqs.send_dead(self.client, self.queue_url, settlement.dead, bodies)
-        done = [i for i in dict.fromkeys([*settlement.ack, *settlement.retry, *settlement.dead]) if i not in unsent]
-        self._delete(done, handles)
-        for message_id, reason in settlement.fail.items():
-            log.error(
-                "purge failed; left for redelivery",
-                extra={"message_id": message_id, "reason": reason},
-            )
-        log.info(
-            "batch settled",
-            extra={
-                "acked": len(settlement.ack),
-                "narrowed": len(set(settlement.retry) - unsent),
-                "dead_lettered": len(set(settlement.dead) - unsent),
-                "failed": len(settlement.fail) + len(unsent),
-            },
-        )
+        received = {m["MessageId"]: _received(self.queue_url, m) for m in batch}
+        redeliver = settle(settlement, received, self.client)
+        self._delete([m for m in batch if m["MessageId"] not in redeliver])
 
     def _second_purge(self, changes: list[Change]) -> None:
         report = self.pipeline.run(changes, time.monotonic() + self.visibility - MARGIN)
         log.info("second purge", extra={"changes": len(changes), "ok": report.ok})
 
-    def _delete(self, message_ids: list[str], handles: dict[str, str]) -> None:
-        if not message_ids:
+    def _delete(self, done: list[MessageTypeDef]) -> None:
+        if not done:
             return
         entries: list[DeleteMessageBatchRequestEntryTypeDef] = [
-            {"Id": str(n), "ReceiptHandle": handles[i]} for n, i in enumerate(message_ids)
+            {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(done)
         ]
         answer = self.client.delete_message_batch(QueueUrl=self.queue_url, Entries=entries)
         for failed in answer.get("Failed", []):
@@ -156,3 +141,8 @@ class Worker:
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         log.info("stop requested", extra={"signal": signal.Signals(signum).name})
         self.stopping.set()
+
+
+def _received(queue_url: str, message: MessageTypeDef) -> Received:
+    count = message.get("Attributes", {}).get("ApproximateReceiveCount")
+    return Received(queue_url, message.get("Body", ""), receives(count))

@@ -1,0 +1,113 @@
+"""One settle path for Lambda and the worker: what a batch's Settlement asks of SQS.
+
+    ack      nothing to send; the entry point acknowledges it
+    retry    its changes narrowed to the CDNs that failed retryably are enqueued, then it is acknowledged
+    dead     moved to its queue's dead-letter queue with its reason, then acknowledged
+    fail     left for SQS to redeliver (after maxReceiveCount, SQS moves it to the dead-letter queue)
+
+A message whose retry or dead letter could not be sent is left for redelivery too. The
+entry point turns the ids returned into batchItemFailures (Lambda) or keeps them from
+DeleteMessageBatch (the worker).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from s3purge.entry import sqs
+from s3purge.pipeline import Dead, Settlement
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+
+log = logging.getLogger("s3purge")
+
+
+@dataclass(frozen=True)
+class Received:
+    """An SQS message as the entry point received it."""
+
+    queue: str | None
+    """Its queue's URL (the worker) or ARN (Lambda's records; its URL is asked once per process)."""
+    body: str
+    receives: int = 1
+    """ApproximateReceiveCount: this is its n-th delivery."""
+
+
+def receives(count: object) -> int:
+    """ApproximateReceiveCount from a message's system attributes (1 when absent or unreadable)."""
+    return int(count) if isinstance(count, str) and count.isdigit() else 1
+
+
+def settle(settlement: Settlement, received: Mapping[str, Received], client: SQSClient | None = None) -> set[str]:
+    """Send the batch's narrowed retries and dead letters to their queues; the ids SQS must redeliver.
+
+    `client` defaults to the process's own (sqs.sqs_client()), made only when something is sent."""
+    redeliver: set[str] = set()
+    for queue, part in _per_queue(settlement, received).items():
+        if queue is None:
+            redeliver |= _nowhere(part)
+        else:
+            redeliver |= _settle(client or sqs.sqs_client(), queue, part, received)
+    log.info(
+        "batch settled",
+        extra={
+            "acked": len(settlement.ack),
+            "narrowed": len(set(settlement.retry) - redeliver),
+            "dead_lettered": len(set(settlement.dead) - redeliver),
+            "failed": len(redeliver),
+        },
+    )
+    return redeliver
+
+
+def _per_queue(settlement: Settlement, received: Mapping[str, Received]) -> dict[str | None, Settlement]:
+    """The settlement split by the queue each message came from (acks need no queue: left out)."""
+    parts: dict[str | None, Settlement] = {}
+    for name in ("retry", "fail", "dead"):
+        for message_id, value in getattr(settlement, name).items():
+            part = parts.setdefault(received[message_id].queue, Settlement())
+            getattr(part, name)[message_id] = value
+    return parts
+
+
+def _settle(client: SQSClient, queue: str, part: Settlement, received: Mapping[str, Received]) -> set[str]:
+    """One queue's share: narrowed retries and dead letters; the ids to redeliver."""
+    try:
+        url = sqs.queue_url(client, queue) if queue.startswith("arn:") else queue
+    except Exception as error:  # noqa: BLE001 - SQS unreachable: let it redeliver them
+        log.warning("queue not found", extra={"queue": queue, "error": str(error)})
+        return {*part.retry, *part.fail, *part.dead}
+    for message_id, reason in part.fail.items():
+        log.error("purge failed; left for redelivery", extra={"message_id": message_id, "reason": reason})
+    return sqs.send_retries(client, url, part.retry) | _send_dead(client, url, part.dead, received) | set(part.fail)
+
+
+def _send_dead(client: SQSClient, url: str, dead: dict[str, Dead], received: Mapping[str, Received]) -> set[str]:
+    """Move `dead` to the queue's dead-letter queue (none: logged, acknowledged); the ids not moved."""
+    if not dead:
+        return set()
+    try:
+        redrive = sqs.redrive(client, url)
+    except Exception as error:  # noqa: BLE001 - then they go back to the queue, as before
+        log.warning("dead-letter queue not found", extra={"queue_url": url, "error": str(error)})
+        return set(dead)
+    where = "; sent to the dead-letter queue" if redrive else "; no dead-letter queue"
+    for message_id, why in dead.items():
+        log.error("purge failed permanently" + where, extra={"message_id": message_id, "reason": why.reason})
+    if redrive is None:
+        return set()
+    bodies = {message_id: received[message_id].body for message_id in dead}
+    return sqs.send_dead(client, redrive.dead_letter_url, dead, bodies)
+
+
+def _nowhere(part: Settlement) -> set[str]:
+    """Messages without a queue (a record lacking its eventSourceARN): nowhere to narrow or dead-letter."""
+    for message_id, why in part.dead.items():
+        log.error("purge failed permanently", extra={"message_id": message_id, "reason": why.reason})
+    for message_id, reason in part.fail.items():
+        log.error("purge failed; left for redelivery", extra={"message_id": message_id, "reason": reason})
+    return {*part.retry, *part.fail}  # a retry repeats every CDN
