@@ -94,7 +94,7 @@ class Dead:
 
     reason: str
     changes: list[Change]
-    """Its changes narrowed to the CDNs that failed permanently (empty when it could not be read)."""
+    """Its changes narrowed to the CDNs that failed permanently (empty: the body goes as received)."""
 
 
 @dataclass
@@ -108,7 +108,7 @@ class Settlement:
     retry: dict[str, list[Change]] = field(default_factory=dict)
     """message id -> its changes narrowed to the CDNs that failed retryably (sent, then the original acked)."""
     fail: dict[str, str] = field(default_factory=dict)
-    """message id -> why; every CDN failed retryably: SQS redelivers it (after maxReceiveCount: the DLQ)."""
+    """message id -> why; every CDN failed retryably: SQS redelivers it (the last delivery: the DLQ, with why)."""
     dead: dict[str, Dead] = field(default_factory=dict)
     """message id -> why and what: failed permanently, so it goes to the dead-letter queue at once."""
 

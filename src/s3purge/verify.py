@@ -5,7 +5,8 @@ each probe address `via`, with the public Host header) and compared with the obj
 event names: its ETag (and version id on versioned buckets), or for a delete, nothing.
 Probes poll with backoff for `within` seconds; a copy still stale is purged again, up to
 `purges` purges in all, then that (change, CDN) fails "still stale after N purges:
-serves ETag X" and goes the normal retry and dead-letter way.
+serves ETag X" and goes the normal retry and dead-letter way (the dead letter carries
+that reason: entry/settle.py).
 
 A newer object is never taken for a failed purge (hex.pm's 923 false alarms). A copy
 whose Last-Modified is a whole second later than the event is newer: fresh. Any other

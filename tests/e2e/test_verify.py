@@ -154,18 +154,24 @@ def test_a_cdn_that_never_evicts_fails_verification_into_the_dead_letter_queue(
         put = boto.s3.put_object(Bucket=site, Key="news.html", Body=b"v2")
         event = {"Records": [record("news.html", put["ETag"])]}
         boto.sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(event))
-        for _ in range(2):  # maxReceiveCount: each receive purges twice, probes, fails
-            received = boto.sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=5).get("Messages", [])
+        for _ in range(2):  # maxReceiveCount: each receive purges twice, probes, fails; the last dead-letters it
+            received = boto.sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=5, AttributeNames=["All"])["Messages"]
             assert len(received) == 1
             worker.handle(received, time.monotonic() + 20)
         assert boto.sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=2).get("Messages", []) == []
-        dead = boto.sqs.receive_message(QueueUrl=dlq, WaitTimeSeconds=1)["Messages"]
-    assert json.loads(dead[0]["Body"]) == event
+        (dead,) = boto.sqs.receive_message(QueueUrl=dlq, WaitTimeSeconds=1, MessageAttributeNames=["All"])["Messages"]
+    why = f"fastly: still stale after 2 purges: serves ETag {NeverEvicts.old_etag}"
+    assert json.loads(dead["Body"]) == event  # the message as received, as SQS's own move would keep it
+    assert dead["MessageAttributes"]["s3purge-reason"]["StringValue"] == why  # with its reason, for the operator
+    assert dead["MessageAttributes"]["s3purge-message-id"]["StringValue"] == received[0]["MessageId"]
     assert fastly.purged_urls == [f"{HOST}/news.html"] * 4
     probes = [r for r in fastly.requests if r.method == "HEAD"]
     assert probes and all("fastly-key" not in r.headers and "authorization" not in r.headers for r in probes)
-    reasons = [r.reason for r in logs.records if r.getMessage() == "purge failed; left for redelivery"]
-    assert reasons == [f"fastly: still stale after 2 purges: serves ETag {NeverEvicts.old_etag}"] * 2
+    failed = [(r.getMessage(), r.reason) for r in logs.records if r.getMessage().startswith("purge failed")]
+    assert failed == [
+        ("purge failed; left for redelivery", why),
+        ("purge failed on its last delivery; sent to the dead-letter queue", why),
+    ]
 
 
 def record(key: str, etag: str) -> dict[str, Any]:

@@ -150,6 +150,20 @@ def test_sqs_message_failing_on_every_cdn_returns_to_the_queue(tmp_path: Path, m
         assert aws_lambda.handler(event, Context()) == {"batchItemFailures": [{"itemIdentifier": "msg-0"}]}
 
 
+def test_on_its_last_delivery_a_failing_message_goes_to_the_dlq_with_its_reason(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, boto: Any
+) -> None:
+    _, dlq = queue_with_dlq(boto)  # maxReceiveCount 5
+    with serving(Broken()) as a, serving(Broken()) as b:
+        install(tmp_path, monkeypatch, a, b)
+        event = sqs_event(s3_event("bad.html"), s3_event("bad.html"))
+        event["Records"][1]["attributes"]["ApproximateReceiveCount"] = "5"  # SQS would move it, reason lost
+        assert aws_lambda.handler(event, Context()) == {"batchItemFailures": [{"itemIdentifier": "msg-0"}]}
+    ((body, reason),) = dead_letters(boto, dlq).values()
+    assert body == event["Records"][1]["body"]  # as received, as SQS's own move keeps it
+    assert reason == "edge-a: HTTP 500; edge-b: HTTP 500"
+
+
 def test_partial_failure_retries_only_the_failed_cdn(
     function: Path, caches: tuple[Emulator, Emulator], boto: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

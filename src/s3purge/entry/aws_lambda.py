@@ -2,9 +2,10 @@
 
 Event sources: S3 notifications, SNS, SQS (partial batch failures) and EventBridge.
 From SQS, one message never fails another: each is acknowledged, retried narrowed to its
-failed CDNs, left for redelivery, or (failed permanently) moved to the dead-letter queue at
-once. A direct invocation raises only for failures a retry can fix; permanent ones are
-logged at error level, since Lambda's async retry would only repeat them.
+failed CDNs, left for redelivery, or (failed permanently, or on its last delivery) moved to
+the dead-letter queue with its reason (entry/settle.py, shared with the worker). A direct
+invocation raises only for failures a retry can fix; permanent ones are logged at error
+level, since Lambda's async retry would only repeat them.
 Environment (read once per cold start, with the config and its secrets):
     config_file  path of the config, relative to the function root (multicdn.config.yml)
     debug        true | false

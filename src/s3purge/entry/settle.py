@@ -3,7 +3,9 @@
     ack      nothing to send; the entry point acknowledges it
     retry    its changes narrowed to the CDNs that failed retryably are enqueued, then it is acknowledged
     dead     moved to its queue's dead-letter queue with its reason, then acknowledged
-    fail     left for SQS to redeliver (after maxReceiveCount, SQS moves it to the dead-letter queue)
+    fail     left for SQS to redeliver; on its last delivery (ApproximateReceiveCount has reached the
+             RedrivePolicy's maxReceiveCount) it is dead-lettered like `dead` instead, as received,
+             because SQS's own move would drop the reason ("still stale after 2 purges: serves ETag X")
 
 A message whose retry or dead letter could not be sent is left for redelivery too. The
 entry point turns the ids returned into batchItemFailures (Lambda) or keeps them from
@@ -57,7 +59,7 @@ def settle(settlement: Settlement, received: Mapping[str, Received], client: SQS
         extra={
             "acked": len(settlement.ack),
             "narrowed": len(set(settlement.retry) - redeliver),
-            "dead_lettered": len(set(settlement.dead) - redeliver),
+            "dead_lettered": len((set(settlement.dead) | set(settlement.fail)) - redeliver),
             "failed": len(redeliver),
         },
     )
@@ -75,33 +77,49 @@ def _per_queue(settlement: Settlement, received: Mapping[str, Received]) -> dict
 
 
 def _settle(client: SQSClient, queue: str, part: Settlement, received: Mapping[str, Received]) -> set[str]:
-    """One queue's share: narrowed retries and dead letters; the ids to redeliver."""
+    """One queue's share: narrowed retries, dead letters, last deliveries; the ids to redeliver."""
     try:
         url = sqs.queue_url(client, queue) if queue.startswith("arn:") else queue
     except Exception as error:  # noqa: BLE001 - SQS unreachable: let it redeliver them
         log.warning("queue not found", extra={"queue": queue, "error": str(error)})
         return {*part.retry, *part.fail, *part.dead}
-    for message_id, reason in part.fail.items():
-        log.error("purge failed; left for redelivery", extra={"message_id": message_id, "reason": reason})
-    return sqs.send_retries(client, url, part.retry) | _send_dead(client, url, part.dead, received) | set(part.fail)
-
-
-def _send_dead(client: SQSClient, url: str, dead: dict[str, Dead], received: Mapping[str, Received]) -> set[str]:
-    """Move `dead` to the queue's dead-letter queue (none: logged, acknowledged); the ids not moved."""
-    if not dead:
-        return set()
+    unsent = sqs.send_retries(client, url, part.retry)
+    if not part.dead and not part.fail:
+        return unsent
     try:
         redrive = sqs.redrive(client, url)
-    except Exception as error:  # noqa: BLE001 - then they go back to the queue, as before
+    except Exception as error:  # noqa: BLE001 - then they go back to the queue (SQS's own redrive applies)
         log.warning("dead-letter queue not found", extra={"queue_url": url, "error": str(error)})
-        return set(dead)
-    where = "; sent to the dead-letter queue" if redrive else "; no dead-letter queue"
-    for message_id, why in dead.items():
-        log.error("purge failed permanently" + where, extra={"message_id": message_id, "reason": why.reason})
+        _log(Settlement(fail=part.fail), {}, None)
+        return unsent | {*part.fail, *part.dead}
+    last = _last_deliveries(part.fail, received, redrive)
+    _log(part, last, redrive)
     if redrive is None:
-        return set()
-    bodies = {message_id: received[message_id].body for message_id in dead}
-    return sqs.send_dead(client, redrive.dead_letter_url, dead, bodies)
+        return unsent | set(part.fail)  # the dead ones are logged above and acknowledged
+    bodies = {message_id: received[message_id].body for message_id in [*part.dead, *last]}
+    unsent |= sqs.send_dead(client, redrive.dead_letter_url, part.dead | last, bodies)
+    return unsent | (set(part.fail) - set(last))
+
+
+def _last_deliveries(
+    fail: dict[str, str], received: Mapping[str, Received], redrive: sqs.Redrive | None
+) -> dict[str, Dead]:
+    """The failed messages SQS would move to the DLQ rather than deliver again, with their reasons."""
+    if redrive is None:
+        return {}
+    # No narrowed changes: the body goes as received, as SQS's own move would keep it.
+    return {i: Dead(why, []) for i, why in fail.items() if received[i].receives >= redrive.max_receives}
+
+
+def _log(part: Settlement, last: dict[str, Dead], redrive: sqs.Redrive | None) -> None:
+    where = "; sent to the dead-letter queue" if redrive else "; no dead-letter queue"
+    for message_id, why in part.dead.items():
+        log.error("purge failed permanently" + where, extra={"message_id": message_id, "reason": why.reason})
+    for message_id, reason in part.fail.items():
+        message = (
+            "purge failed on its last delivery" + where if message_id in last else "purge failed; left for redelivery"
+        )
+        log.error(message, extra={"message_id": message_id, "reason": reason})
 
 
 def _nowhere(part: Settlement) -> set[str]:

@@ -2,12 +2,12 @@
 
 A message is deleted only when every CDN its changes route to accepted the purge. On a
 partial failure a copy narrowed to the failed CDNs is enqueued first. Messages that
-failed retryably everywhere are left for SQS to redeliver (and, after maxReceiveCount, to
-move to the dead-letter queue); messages that failed permanently (unreadable, a refused
-key, a request the vendor rejects) are moved to the dead-letter queue at once with their
-reason, and deleted. No batch, however hostile, stops the worker. Run several workers on
-one queue to scale out: SQS's visibility timeout keeps them apart, and each batch must
-finish before that timeout runs out.
+failed retryably everywhere are left for SQS to redeliver (on their last delivery they are
+moved to the dead-letter queue with their reason); messages that failed permanently
+(unreadable, a refused key, a request the vendor rejects) are moved there at once with
+their reason, and deleted (entry/settle.py, shared with Lambda). No batch, however hostile,
+stops the worker. Run several workers on one queue to scale out: SQS's visibility timeout
+keeps them apart, and each batch must finish before that timeout runs out.
 SIGTERM/SIGINT: stop receiving, finish the batch in hand, exit.
 """
 
