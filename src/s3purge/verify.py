@@ -1,35 +1,23 @@
-"""Fresh at the edge, proved: after a purge is accepted, probe what the CDN serves.
+"""Fresh at the edge, proved: after a purge is accepted, probe what the CDN serves; purge again while stale.
 
 A route with `verify:` has each purged URL fetched through the CDN (its public URL, or
 each probe address `via`, with the public Host header) and compared with the object the
-event names: its ETag (and version id on versioned buckets), or for a delete, nothing.
-Probes poll with backoff for `within` seconds; a copy still stale is purged again, up to
-`purges` purges in all, then that (change, CDN) fails "still stale after N purges:
-serves ETag X" and goes the normal retry and dead-letter way (the dead letter carries
-that reason: entry/settle.py).
-
-A newer object is never taken for a failed purge (hex.pm's 923 false alarms). A copy
-whose Last-Modified is a whole second later than the event is newer: fresh. Any other
-mismatch is settled by S3 itself, asked once per purge at the first mismatching probe: if
-the key's current ETag/version is no longer the event's (overwritten or deleted since), a
-later event owns it and this one is done ("superseded"). Only then is a copy stale.
-
-Probes are HEAD requests: no body is sent back, and CDNs (Varnish, CloudFront, Fastly,
-Cloudflare, Akamai) answer HEAD from the same cache entry as GET with the same ETag and
-Last-Modified. They go out on their own HTTP client with no auth, no .netrc, no proxy
-credentials: a probe never carries a credential. Pure decisions first, then the prober.
+event names (freshness.py decides; probing.py asks, without credentials). Probes poll with
+backoff for `within` seconds; a copy still stale is purged again, up to `purges` purges in
+all, then that (change, CDN) fails "still stale after N purges: serves ETag X" and goes
+the normal retry and dead-letter way (the dead letter carries that reason: entry/settle.py).
+Probes are paced and capped per invocation. Shielded CDNs' delayed second purges are
+chosen here too (second_purges).
 """
 
 from __future__ import annotations
 
-import email.utils
 import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -37,124 +25,21 @@ import httpx
 from s3purge import metrics
 from s3purge.capabilities import Rate
 from s3purge.config import Config, Route
-from s3purge.mapping import SCHEMES, applies, url_paths
+from s3purge.freshness import Expected, Probe, Seen, expected, is_fresh, probes, stale_reason, superseded
+from s3purge.mapping import applies
 from s3purge.model import Batch, Change, Outcome, Proof, Report
 from s3purge.pacing import limiter
+from s3purge.probing import Prober
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 log = logging.getLogger("s3purge")
 
-GONE = frozenset({403, 404, 410})
-"""What a deleted object is served as (S3 answers 403 for a missing key without ListBucket)."""
 BACKOFF = (0.05, 0.1, 0.2, 0.4, 0.8, 1.0)
 """Seconds between probes of one round; the last step repeats until `within` is spent."""
-USER_AGENT = "s3purge-verify/1"
 SLACK = 0.01
 """Seconds a probe may start after `within` (the wait before it ends exactly there)."""
-
-# --- pure decisions ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Expected:
-    """The object an event says must now be served (or that nothing must be)."""
-
-    gone: bool
-    etag: str | None = None
-    version_id: str | None = None
-    event_time: datetime | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Seen:
-    """What one probe was answered."""
-
-    status: int | None
-    etag: str | None = None
-    version_id: str | None = None
-    last_modified: datetime | None = None
-    error: str = ""
-
-    def describe(self) -> str:
-        if self.status is None:
-            return f"no answer ({self.error})"
-        if self.etag is not None and 200 <= self.status < 300:
-            return f"serves ETag {self.etag}"
-        return f"serves HTTP {self.status}"
-
-
-@dataclass(frozen=True, slots=True)
-class Current:
-    """The key's state in S3 now (HeadObject)."""
-
-    exists: bool
-    etag: str | None = None
-    version_id: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Probe:
-    """One HEAD request through the CDN: an address and the public Host it stands for."""
-
-    url: str
-    host: str
-
-
-def expected(change: Change) -> Expected | None:
-    """What `change` must look like at the edge; None when the event names no identity."""
-    when = _iso_time(change.event_time)
-    if change.event == "removed":
-        return Expected(gone=True, event_time=when)
-    if change.etag is None and change.version_id is None:
-        return None
-    return Expected(False, _bare(change.etag), change.version_id, when)
-
-
-def is_fresh(expect: Expected, seen: Seen) -> bool:
-    """True when the probe shows the event's object, or a newer one, or (delete) nothing."""
-    if seen.status is None:
-        return False
-    if expect.gone:
-        return seen.status in GONE or _newer(expect, seen)
-    if not 200 <= seen.status < 300:
-        return False
-    if expect.version_id and seen.version_id:
-        return seen.version_id == expect.version_id or _newer(expect, seen)
-    if expect.etag and seen.etag:
-        return _bare(seen.etag) == expect.etag or _newer(expect, seen)
-    return _newer(expect, seen)
-
-
-def superseded(expect: Expected, now: Current) -> bool:
-    """True when S3 says the key changed after the event: a later event owns its freshness."""
-    if expect.gone:
-        return now.exists
-    if not now.exists:
-        return True
-    if expect.version_id and now.version_id:
-        return now.version_id != expect.version_id
-    return bool(expect.etag and now.etag) and _bare(now.etag) != expect.etag
-
-
-def probes(route: Route, change: Change) -> list[Probe]:
-    """Every URL the route purged for `change`, as probes (one scheme: caches hold one copy)."""
-    assert route.verify is not None
-    scheme = SCHEMES[route.schemes][0]
-    found = []
-    for path in url_paths(route, change.key):
-        for host in route.hosts:
-            if route.verify.via:
-                found += [Probe(f"{base.rstrip('/')}{path}", host) for base in route.verify.via]
-            else:
-                found.append(Probe(f"{scheme}://{host}{path}", host))
-    return found
-
-
-def stale_reason(purges: int, seen: Seen | None) -> str:
-    what = seen.describe() if seen is not None else "not probed"
-    return f"still stale after {purges} purge{'s' if purges != 1 else ''}: {what}"
 
 
 def second_purges(report: Report, config: Config) -> dict[float, list[Change]]:
@@ -172,43 +57,6 @@ def second_purges(report: Report, config: Config) -> dict[float, list[Change]]:
         delay: [replace(c, cdns=frozenset(cdns), second_purge=True) for c, cdns in group.items()]
         for delay, group in due.items()
     }
-
-
-def _newer(expect: Expected, seen: Seen) -> bool:
-    # Last-Modified has whole seconds: only a later second proves a later write. An equal
-    # second is left to S3 (superseded()), never guessed.
-    if expect.event_time is None or seen.last_modified is None:
-        return False
-    return seen.last_modified > expect.event_time.replace(microsecond=0)
-
-
-def _bare(etag: str | None) -> str | None:
-    """ETag without W/ and quotes: Varnish weakens it when it gzips, S3 events omit quotes."""
-    if etag is None:
-        return None
-    return etag.removeprefix("W/").strip('"')
-
-
-def _iso_time(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    try:
-        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
-
-
-def _http_time(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    try:
-        return email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError):
-        return None
-
-
-# --- the prober --------------------------------------------------------------------------
 
 
 @dataclass(eq=False)
@@ -259,9 +107,7 @@ class Verifier:
         s3: S3Client | None = None,
         wait: Callable[[float], Any] | None = None,
     ) -> None:
-        # Its own client: no auth, no .netrc or proxy credentials from the environment.
-        self.client = client or httpx.Client(follow_redirects=False, trust_env=False, timeout=5.0)
-        self._s3 = s3
+        self.prober = Prober(client, s3)
         self._wait = wait or threading.Event().wait
         self._pool = ThreadPoolExecutor(8, thread_name_prefix="s3purge-probe")
 
@@ -286,7 +132,7 @@ class Verifier:
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
-        self.client.close()
+        self.prober.close()
 
     def _poll(self, pairs: list[_Pair], started: float, budget: _Budget, pace: Any, deadline: float) -> None:
         """Probe until each pair is fresh or its `within` is spent (or budget, or deadline)."""
@@ -316,7 +162,7 @@ class Verifier:
         seen = Seen(None, error="no probe")
         for probe in pair.probes:
             pair.probed += 1
-            seen = self._probe(probe)
+            seen = self.prober.probe(probe)
             if not is_fresh(pair.expect, seen):
                 self._ask_s3(pair, seen)
                 return seen
@@ -327,44 +173,8 @@ class Verifier:
         if pair.asked or seen.status is None:
             return
         pair.asked = True
-        now = self._current(pair.change)
+        now = self.prober.current(pair.change)
         pair.superseded = now is not None and superseded(pair.expect, now)
-
-    def _probe(self, probe: Probe) -> Seen:
-        try:
-            response = self.client.head(probe.url, headers={"Host": probe.host, "User-Agent": USER_AGENT})
-        except httpx.HTTPError as error:
-            return Seen(None, error=type(error).__name__)
-        headers = response.headers
-        return Seen(
-            response.status_code,
-            headers.get("etag"),
-            headers.get("x-amz-version-id"),
-            _http_time(headers.get("last-modified")),
-        )
-
-    def _current(self, change: Change) -> Current | None:
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
-            head = self._s3_client().head_object(Bucket=change.bucket, Key=change.key)
-        except ClientError as error:
-            code = str(error.response.get("Error", {}).get("Code", ""))
-            if code in ("404", "NoSuchKey", "NotFound"):
-                return Current(exists=False)
-            log.warning("origin check failed", extra={"bucket": change.bucket, "key": change.key, "error": code})
-            return None
-        except BotoCoreError as error:
-            log.warning("origin check failed", extra={"bucket": change.bucket, "error": type(error).__name__})
-            return None
-        return Current(True, head.get("ETag"), head.get("VersionId"))
-
-    def _s3_client(self) -> S3Client:
-        if self._s3 is None:
-            import boto3
-
-            self._s3 = boto3.client("s3")
-        return self._s3
 
     def _again(self, stale: list[_Pair], report: Report, purge: PurgeAgain, deadline: float) -> list[_Pair]:
         """Purge stale pairs again (those with purges left); the rest fail as still stale."""

@@ -24,8 +24,8 @@ LAYERS: list[tuple[str, ...]] = [  # lowest first: a module imports only its own
     ("s3purge.providers", "s3purge.pacing", "s3purge.escalate", "s3purge.order", "s3purge.adapt", "s3purge.deadline"),
     ("s3purge.legacy",),  # the legacy-format converter, used by config to load old files
     ("s3purge.config",),
-    ("s3purge.mapping", "s3purge.events", "s3purge.unrouted", "s3purge.metrics", "s3purge.choose"),
-    ("s3purge.plan", "s3purge.execute", "s3purge.verify", "s3purge.metadata"),
+    ("s3purge.mapping", "s3purge.events", "s3purge.unrouted", "s3purge.metrics", "s3purge.choose", "s3purge.freshness"),
+    ("s3purge.plan", "s3purge.execute", "s3purge.verify", "s3purge.probing", "s3purge.metadata"),
     ("s3purge.pipeline",),
     ("s3purge.redrive",),
     ("s3purge.entry", "s3purge.deploy"),  # the runtime entries (Lambda, worker, SQS) and deploy
@@ -36,7 +36,14 @@ LAYERS: list[tuple[str, ...]] = [  # lowest first: a module imports only its own
     ),
     ("s3purge.entry.cli", "s3purge.__main__"),  # the CLI's group and one module per command: nothing imports them
 ]
-PURE_CORE = ("s3purge.events", "s3purge.mapping", "s3purge.plan", "s3purge.escalate", "s3purge.pacing")
+PURE_CORE = (
+    "s3purge.events",
+    "s3purge.mapping",
+    "s3purge.plan",
+    "s3purge.escalate",
+    "s3purge.pacing",
+    "s3purge.freshness",
+)
 PROVIDERS = "s3purge.providers"
 
 # Known exceptions, each with why it is still here. Keep this short; empty is the goal.

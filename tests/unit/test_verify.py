@@ -11,9 +11,10 @@ from hypothesis import strategies as st
 
 from s3purge.config import parse
 from s3purge.errors import ConfigError
+from s3purge.freshness import Current, Expected, Seen, expected, is_fresh, probes, superseded
 from s3purge.mapping import targets
 from s3purge.model import Change, Outcome, Report
-from s3purge.verify import Current, Expected, Seen, expected, is_fresh, probes, second_purges, superseded
+from s3purge.verify import second_purges
 
 AT = datetime(2026, 11, 26, 12, 0, 0, 500000, tzinfo=UTC)
 PUT = Expected(gone=False, etag="abc", event_time=AT)

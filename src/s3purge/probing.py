@@ -1,0 +1,85 @@
+"""Asking without credentials: HEAD requests through the CDN, and S3 for the key's state now.
+
+Probes are HEAD requests: no body is sent back, and CDNs (Varnish, CloudFront, Fastly,
+Cloudflare, Akamai) answer HEAD from the same cache entry as GET with the same ETag and
+Last-Modified. They go out on their own HTTP client with no auth, no .netrc, no proxy
+credentials: a probe never carries a credential.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+import httpx
+
+from s3purge.freshness import Current, Probe, Seen
+from s3purge.model import Change
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+log = logging.getLogger("s3purge")
+
+USER_AGENT = "s3purge-verify/1"
+
+
+class Prober:
+    """One HTTP client for probes (no credentials of any kind) and an S3 client made when first asked."""
+
+    def __init__(self, client: httpx.Client | None = None, s3: S3Client | None = None) -> None:
+        # Its own client: no auth, no .netrc or proxy credentials from the environment.
+        self.client = client or httpx.Client(follow_redirects=False, trust_env=False, timeout=5.0)
+        self._s3 = s3
+
+    def close(self) -> None:
+        self.client.close()
+
+    def probe(self, probe: Probe) -> Seen:
+        """What the CDN serves at `probe` (its status, ETag, version id, Last-Modified)."""
+        try:
+            response = self.client.head(probe.url, headers={"Host": probe.host, "User-Agent": USER_AGENT})
+        except httpx.HTTPError as error:
+            return Seen(None, error=type(error).__name__)
+        headers = response.headers
+        return Seen(
+            response.status_code,
+            headers.get("etag"),
+            headers.get("x-amz-version-id"),
+            _http_time(headers.get("last-modified")),
+        )
+
+    def current(self, change: Change) -> Current | None:
+        """The key's state in S3 now; None when S3 cannot say (logged)."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            head = self._s3_client().head_object(Bucket=change.bucket, Key=change.key)
+        except ClientError as error:
+            code = str(error.response.get("Error", {}).get("Code", ""))
+            if code in ("404", "NoSuchKey", "NotFound"):
+                return Current(exists=False)
+            log.warning("origin check failed", extra={"bucket": change.bucket, "key": change.key, "error": code})
+            return None
+        except BotoCoreError as error:
+            log.warning("origin check failed", extra={"bucket": change.bucket, "error": type(error).__name__})
+            return None
+        return Current(True, head.get("ETag"), head.get("VersionId"))
+
+    def _s3_client(self) -> S3Client:
+        if self._s3 is None:
+            import boto3
+
+            self._s3 = boto3.client("s3")
+        return self._s3
+
+
+def _http_time(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        return email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
