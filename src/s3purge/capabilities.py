@@ -74,3 +74,20 @@ class Admission:
     target: Target | None
     widened: str = ""
     refused: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AwsGrant:
+    """An IAM permission the deployed function needs for a vendor's own calls (an AWS-hosted CDN).
+
+    Grants of one `sid` from several accounts become one statement over all their resources,
+    so they share `action` and `service`.
+    """
+
+    sid: str
+    action: str
+    service: str
+    resources: tuple[str, ...]
+    """The resource part of each ARN in the deploying account, e.g. "distribution/E123"."""
+    regional: bool = True
+    """False for global services (CloudFront): their ARNs name no region."""

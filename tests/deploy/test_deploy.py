@@ -12,7 +12,7 @@ from urllib.parse import unquote_plus
 import pytest
 
 from s3purge import config as config_module
-from s3purge.deploy import DeployError, Options, stack, teardown, template
+from s3purge.deploy import DeployError, Options, iam, preflight, stack, teardown
 from s3purge.deploy.aws import Aws
 from s3purge.deploy.package import Package
 from tests.deploy.conftest import drain, notifications, others, snapshot, write_config
@@ -304,16 +304,16 @@ def test_plaintext_secrets_are_warned_about_and_environment_ones_refused(tmp_pat
         "buckets:\n  b: [{cdn: v, hosts: [a.example]}]\n"
     )
     said = Said()
-    stack.warn_about_secrets(config_module.load(path), said)
+    preflight.warn_about_secrets(config_module.load(path), said)
     assert said == [
         "warning: cdns.v.headers.X-Token is a plaintext secret; it will be inside the Lambda package. "
         "Write {ssm: NAME} or {secretsmanager: ID} instead."
     ]
     assert "hunter2" not in said.text
     with pytest.raises(DeployError, match=r"cdns.v.headers.X-Env reads environment variable PURGE_TOKEN") as refused:
-        stack.refuse_unusable_secrets(config_module.load(path))
+        preflight.refuse_unusable_secrets(config_module.load(path))
     assert "{ssm: /s3purge/NAME}" in str(refused.value)
-    assert template.secret_fields(config_module.load(path))[0][0] == "cdns.v.headers.X-Token"
+    assert iam.secret_fields(config_module.load(path))[0][0] == "cdns.v.headers.X-Token"
 
 
 def test_an_entry_s3_would_refuse_next_to_ours_stops_deploy_before_anything_is_created(

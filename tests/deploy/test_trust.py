@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from s3purge import config as config_module
-from s3purge.deploy import DeployError, Options, stack, teardown
+from s3purge.deploy import DeployError, Options, preflight, stack, teardown
 from s3purge.deploy import notifications as notes
 from s3purge.deploy.aws import Aws
 from s3purge.deploy.package import Package
@@ -237,9 +237,9 @@ def test_a_call_larger_than_an_instances_share_is_warned_about(tmp_path: Path) -
     )
     loaded = config_module.load(path)
     said = Said()
-    stack.warn_about_shares(loaded, Options(max_concurrency=2), said)
+    preflight.warn_about_shares(loaded, Options(max_concurrency=2), said)
     assert said == []  # 5,000 objects a call fit half of Akamai's 10,000
-    stack.warn_about_shares(loaded, Options(max_concurrency=3), said)
+    preflight.warn_about_shares(loaded, Options(max_concurrency=3), said)
     assert said == [
         "warning: cdns.ak: one call may carry 5000 items, more than each of 3 instances' share (3333) of the "
         "vendor's item limit; after a quiet spell every instance may send one such call at once. "

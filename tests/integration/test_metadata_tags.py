@@ -11,7 +11,7 @@ from tenacity import wait_fixed
 from s3purge.config import Config, parse
 from s3purge.demo.bed import free_port
 from s3purge.deploy import Options
-from s3purge.deploy.template import statements
+from s3purge.deploy.iam import statements
 from s3purge.errors import ConfigError
 from s3purge.execute import Executor
 from s3purge.metadata import MetadataReader

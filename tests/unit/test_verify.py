@@ -123,7 +123,7 @@ def test_no_second_purge_where_the_first_failed() -> None:
 
 def test_deploy_lets_the_function_ask_s3_about_verified_buckets_only() -> None:
     from s3purge.deploy import Options
-    from s3purge.deploy.template import statements
+    from s3purge.deploy.iam import statements
 
     two = CONFIG + "  other:\n    - {cdn: edge, hosts: [o.example.test]}\n"
     grants = [s for s in statements(parse(two), Options()) if "s3:GetObject" in str(s["Action"])]

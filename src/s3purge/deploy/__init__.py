@@ -1,9 +1,14 @@
 """Deploy s3purge to AWS: the Lambda package, a CloudFormation stack, the bucket notifications.
 
 template.py       config + Options -> the CloudFormation template (the one source of truth)
+resources.py      its queues, function, trigger and alarms; iam.py its least-privilege role
+intrinsics.py     the Fn::Sub ARNs both write; observability.py the dashboard and per-CDN alarms
 package.py        the Lambda zip: s3purge + its runtime dependencies for the target platform
+artifacts.py      the package's upload to the artifact bucket, tagged so destroy finds it again
 notifications.py  merge our entries into a bucket's notification configuration, never replace it
-stack.py          deploy: upload, change sets, waits, bucket notifications
+preflight.py      what deploy checks before it makes anything
+cloudformation.py change sets, waits (boto3 waiters) and the stack as it is
+stack.py          deploy: check, upload, change set, ask, execute, bucket notifications
 teardown.py       destroy: exactly what deploy made, nothing else
 fallback.py       resources a stack skipped (moto), created through their APIs
 aws.py            the session and account; one clear error per failed AWS call

@@ -12,8 +12,9 @@ import re
 from typing import Any
 
 from s3purge.deploy import DeployError
-from s3purge.deploy import template as templates
 from s3purge.deploy.aws import Aws, Say, doing
+
+SKIPPED_BY_SOME_EMULATORS = ("AWS::SQS::QueuePolicy", "AWS::CloudWatch::Alarm")
 
 
 def create_skipped(aws: Aws, name: str, template: dict[str, Any], say: Say) -> None:
@@ -23,7 +24,7 @@ def create_skipped(aws: Aws, name: str, template: dict[str, Any], say: Say) -> N
     physical = {r["LogicalResourceId"]: r.get("PhysicalResourceId", "") for r in listed if "LogicalResourceId" in r}
     resolver = _Resolver(aws, physical)
     for logical, resource in template["Resources"].items():
-        if resource["Type"] not in templates.SKIPPED_BY_SOME_EMULATORS or logical in physical:
+        if resource["Type"] not in SKIPPED_BY_SOME_EMULATORS or logical in physical:
             continue
         properties = resolver.resolve(resource["Properties"])
         say(f"  note: the stack did not create {logical} ({resource['Type']}); created it through the API")

@@ -11,24 +11,14 @@ once empty. With buckets named, only our entries in those buckets are removed.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from s3purge.deploy import DeployError, check_name
+from s3purge.deploy import DeployError, artifacts, check_name
+from s3purge.deploy import cloudformation as cfn
 from s3purge.deploy import notifications as notes
 from s3purge.deploy.aws import Aws, Say, doing
-from s3purge.deploy.stack import (
-    ARTIFACT_TAG,
-    STACK_TIMEOUT,
-    deployed_template,
-    describe,
-    failures,
-    package_tag,
-    poll,
-    stack_parameters,
-)
 
 Confirm = Callable[[str], bool]
 COUNTS = ("ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible", "ApproximateNumberOfMessagesDelayed")
@@ -88,12 +78,12 @@ def _only_entries(aws: Aws, name: str, buckets: tuple[str, ...]) -> _Removal:
 
 
 def _everything(aws: Aws, name: str) -> _Removal:
-    stack = describe(aws, name)
+    stack = cfn.describe(aws, name)
     if stack is not None and stack["StackStatus"] == "DELETE_COMPLETE":
         stack = None
     if stack is None:
         return _Removal()
-    template = deployed_template(aws, name)
+    template = cfn.deployed_template(aws, name)
     recorded = template.get("Metadata", {}).get("s3purge", {}).get("buckets", [])
     with doing(f"list the resources of stack {name}"):
         listed = aws.client("cloudformation").describe_stack_resources(StackName=name)["StackResources"]
@@ -104,11 +94,11 @@ def _everything(aws: Aws, name: str) -> _Removal:
         stack=stack,
         resources=resources,
         alarms=_leftover_alarms(aws, template, owned),
-        code_bucket=stack_parameters(stack).get("CodeBucket"),
+        code_bucket=cfn.stack_parameters(stack).get("CodeBucket"),
     )
     if removal.code_bucket:
-        removal.packages = _our_packages(aws, removal.code_bucket, name)
-        removal.artifact_bucket = _artifact_bucket_goes(aws, removal.code_bucket, len(removal.packages))
+        removal.packages = artifacts.uploaded(aws, removal.code_bucket, name)
+        removal.artifact_bucket = artifacts.bucket_goes(aws, removal.code_bucket, len(removal.packages))
     return removal
 
 
@@ -133,43 +123,6 @@ def _leftover_alarms(aws: Aws, template: dict[str, Any], owned: set[str]) -> lis
         return []
     with doing("look for alarms the stack did not own"):
         return [a["AlarmName"] for a in aws.client("cloudwatch").describe_alarms(AlarmNames=names)["MetricAlarms"]]
-
-
-def _our_packages(aws: Aws, bucket: str, name: str) -> list[str]:
-    """The keys deploy uploaded for this stack: NAME/<sha256>.zip, tagged with the stack's name."""
-    from botocore.exceptions import ClientError
-
-    s3, owner = aws.client("s3"), aws.account
-    pattern = re.compile(rf"{re.escape(name)}/[0-9a-f]{{64}}\.zip")
-    try:
-        pages = s3.get_paginator("list_objects_v2").paginate(
-            Bucket=bucket, Prefix=f"{name}/", ExpectedBucketOwner=owner
-        )
-        keys = [o["Key"] for page in pages for o in page.get("Contents", []) if pattern.fullmatch(o["Key"])]
-    except ClientError:
-        return []  # the bucket is gone already
-    found = []
-    for key in keys:
-        with doing(f"read the tags of s3://{bucket}/{key}"):
-            tags = s3.get_object_tagging(Bucket=bucket, Key=key, ExpectedBucketOwner=owner)["TagSet"]
-        if package_tag(name) in tags:
-            found.append(key)
-    return found
-
-
-def _artifact_bucket_goes(aws: Aws, bucket: str, ours: int) -> bool:
-    """True for an artifact bucket deploy created (tagged) that holds nothing but our packages."""
-    from botocore.exceptions import ClientError
-
-    s3, owner = aws.client("s3"), aws.account
-    try:
-        tags = s3.get_bucket_tagging(Bucket=bucket, ExpectedBucketOwner=owner)["TagSet"]
-    except ClientError:
-        return False
-    if ARTIFACT_TAG not in tags:
-        return False
-    with doing(f"list s3://{bucket}"):
-        return int(s3.list_objects_v2(Bucket=bucket, MaxKeys=1000, ExpectedBucketOwner=owner)["KeyCount"]) <= ours
 
 
 def _refuse_queued_messages(aws: Aws, removal: _Removal, *, force: bool, dry_run: bool, say: Say) -> None:
@@ -235,14 +188,7 @@ def _remove(aws: Aws, name: str, removal: _Removal, say: Say) -> None:
 
 
 def _delete_stack(aws: Aws, name: str, say: Say) -> None:
-    cloudformation = aws.client("cloudformation")
-    with doing(f"delete stack {name}"):
-        cloudformation.delete_stack(StackName=name)
-        final = poll(
-            lambda: describe(aws, name),
-            lambda s: s is None or "_IN_PROGRESS" not in s["StackStatus"],
-            timeout=STACK_TIMEOUT,
-        )
+    final = cfn.delete(aws, name, f"delete stack {name}")
     if final is not None and final["StackStatus"] != "DELETE_COMPLETE":
-        raise DeployError(f"stack {name} ended {final['StackStatus']}: {failures(aws, name)}")
+        raise DeployError(f"stack {name} ended {final['StackStatus']}: {cfn.failures(aws, name)}")
     say(f"  deleted stack {name}")

@@ -29,6 +29,7 @@ import msgspec
 
 # The vocabulary below lives in the model layer; vendor modules import it from here.
 from s3purge.capabilities import Admission as Admission  # noqa: PLC0414
+from s3purge.capabilities import AwsGrant as AwsGrant  # noqa: PLC0414
 from s3purge.capabilities import Limits as Limits  # noqa: PLC0414
 from s3purge.capabilities import Rate as Rate  # noqa: PLC0414
 from s3purge.capabilities import Supports as Supports  # noqa: PLC0414
@@ -121,6 +122,10 @@ class Provider:
     def declared_limits(self) -> Limits:
         """The vendor's limits for this account (some depend on its options, e.g. a plan)."""
         return self.limits
+
+    def aws_grants(self) -> list[AwsGrant]:
+        """IAM permissions the deployed function needs for this account's calls (AWS-hosted vendors)."""
+        return []
 
     @property
     def scheme_agnostic(self) -> bool:

@@ -26,6 +26,7 @@ from s3purge.model import Batch, Target, TargetKind
 from s3purge.providers.answers import retry_after
 from s3purge.providers.base import (
     PRINTABLE_ASCII,
+    AwsGrant,
     Limits,
     Provider,
     TagRules,
@@ -90,6 +91,18 @@ class CloudFront(Provider):
     @property
     def auth(self) -> httpx.Auth:
         return self._auth
+
+    def aws_grants(self) -> list[AwsGrant]:
+        """CreateInvalidation on its distributions; GetInvalidation only where `wait` polls it."""
+        distributions = tuple(f"distribution/{d}" for d in self.options.distribution_ids)
+
+        def grant(sid: str, action: str) -> AwsGrant:
+            return AwsGrant(sid, f"cloudfront:{action}", "cloudfront", distributions, regional=False)
+
+        grants = [grant("InvalidateConfiguredDistributions", "CreateInvalidation")]
+        if self.options.wait:
+            grants.append(grant("WaitForInvalidations", "GetInvalidation"))
+        return grants
 
     def paths(self, batch: Batch) -> list[str]:
         """The batch's invalidation paths, deduplicated (several hosts share one path)."""

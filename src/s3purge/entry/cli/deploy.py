@@ -125,14 +125,14 @@ def deploy(
 
     Shows the change set and the bucket entries first, then asks (--yes: don't ask).
     """
-    from s3purge.deploy import package, stack, template
+    from s3purge.deploy import package, preflight, stack, template
     from s3purge.deploy.aws import Aws
 
     config_path: Path = params["config_path"]
     loaded = config_module.load(config_path)
     options = _options(params)
     template.build(loaded, options)  # fail on config, name or bucket mistakes before building anything
-    stack.refuse_unusable_secrets(loaded)
+    preflight.refuse_unusable_secrets(loaded)
     aws = Aws.connect(region)
     with tempfile.TemporaryDirectory(prefix="s3purge-package-") as scratch:
         if package_path is not None:
@@ -190,11 +190,11 @@ def destroy(*, name: str, region: str | None, buckets: tuple[str, ...], force: b
 )
 def template_command(fmt: str, output: Any, package_out: Path | None, **params: Any) -> None:
     """Write the CloudFormation template deploy would use, for IaC pipelines."""
-    from s3purge.deploy import package, stack, template
+    from s3purge.deploy import package, preflight, template
 
     loaded = config_module.load(params["config_path"])
     options = _options(params)
-    stack.warn_about_secrets(loaded, lambda line: click.echo(line, err=True))
+    preflight.warn_about_secrets(loaded, lambda line: click.echo(line, err=True))
     output.write(template.dump(template.build(loaded, options), fmt))
     if package_out is not None:
         built = package.build(params["config_path"], package_out, arch=options.arch, runtime=options.runtime)
