@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import platform
+import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,6 +16,7 @@ from typing import Any
 import pytest
 
 from s3purge import config as config_module
+from s3purge.deploy import Architecture
 from s3purge.deploy import package as packages
 from s3purge.deploy.aws import Aws
 
@@ -175,8 +180,41 @@ def cache_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def lambda_deps(cache_home: Path) -> Path:
-    """The real dependencies for the default target: arm64, Python 3.12 (pip, manylinux wheels)."""
-    return packages.install_dependencies("arm64", "python3.12", cache_home / "s3purge")
+    """The real dependencies for the default target: arm64, Python 3.12 (pip, manylinux wheels).
+
+    pip installs them offline (no index), from wheels kept on this machine: the session runs the
+    real install, once, without reaching PyPI.
+    """
+    wheels = wheelhouse("arm64", "python3.12")
+    with pytest.MonkeyPatch.context() as offline:
+        offline.setenv("PIP_NO_INDEX", "1")  # pip's own settings: the code under test is unchanged
+        offline.setenv("PIP_FIND_LINKS", str(wheels))
+        return packages.install_dependencies("arm64", "python3.12", cache_home / "s3purge")
+
+
+def wheelhouse(arch: Architecture, runtime: str) -> Path:
+    """Wheels of the runtime requirements for the target, kept in the user's cache across sessions.
+
+    Filled from the index the first time only (the one step that needs the network); each wheel
+    is moved in whole, so sessions running at once never see a partial file.
+    """
+    requirements = packages.runtime_requirements()
+    folder = packages.default_cache() / "wheelhouse" / f"{arch}-{runtime}"
+    key = hashlib.sha256("\n".join(requirements).encode()).hexdigest()[:16]
+    marker = folder / f".complete-{key}"
+    if marker.exists():
+        return folder
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=folder.parent) as scratch:
+        command = [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check"]
+        command += [*packages.wheel_options(arch, runtime), "--dest", scratch, *requirements]
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            pytest.fail(f"the first fill of {folder} needs the package index once:\n{done.stderr[-2000:]}")
+        for wheel in Path(scratch).glob("*.whl"):
+            os.replace(wheel, folder / wheel.name)
+    marker.touch()
+    return folder
 
 
 @pytest.fixture(scope="session")

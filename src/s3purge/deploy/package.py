@@ -165,7 +165,6 @@ def install_dependencies(arch: Architecture, runtime: str, cache_dir: Path) -> P
     if (target / ".complete").exists():
         return target
     shutil.rmtree(target, ignore_errors=True)
-    platforms = [arg for plat in PLATFORMS[arch] for arg in ("--platform", plat)]
     command = [
         sys.executable,
         "-m",
@@ -174,10 +173,7 @@ def install_dependencies(arch: Architecture, runtime: str, cache_dir: Path) -> P
         "--quiet",
         "--disable-pip-version-check",
         "--no-compile",
-        *platforms,
-        "--only-binary=:all:",
-        "--implementation=cp",
-        f"--python-version={version}",
+        *wheel_options(arch, runtime),
         f"--target={target}",
         *requirements,
     ]
@@ -188,6 +184,13 @@ def install_dependencies(arch: Architecture, runtime: str, cache_dir: Path) -> P
     _remove_provided(target)
     (target / ".complete").write_text("\n".join(requirements) + "\n")
     return target
+
+
+def wheel_options(arch: Architecture, runtime: str) -> list[str]:
+    """pip options that pick wheels for the function's platform, never the host's."""
+    platforms = [arg for plat in PLATFORMS[arch] for arg in ("--platform", plat)]
+    version = runtime.removeprefix("python")
+    return [*platforms, "--only-binary=:all:", "--implementation=cp", f"--python-version={version}"]
 
 
 def _remove_provided(target: Path) -> None:
