@@ -28,7 +28,10 @@ LAYERS: list[tuple[str, ...]] = [  # lowest first: a module imports only its own
     ("s3purge.plan", "s3purge.execute", "s3purge.verify", "s3purge.probing", "s3purge.metadata"),
     ("s3purge.pipeline",),
     ("s3purge.redrive",),
-    ("s3purge.entry", "s3purge.deploy"),  # the runtime entries (Lambda, worker, SQS) and deploy
+    ("s3purge.entry", "s3purge.deploy"),  # the runtime entries (Lambda, worker, SQS); the template and package
+    # deploy's AWS calls (CloudFormation, the artifact upload, the checks before it), then deploy and destroy
+    ("s3purge.deploy.cloudformation", "s3purge.deploy.artifacts", "s3purge.deploy.preflight"),
+    ("s3purge.deploy.stack", "s3purge.deploy.teardown"),
     ("s3purge.demo",),  # runs the worker against a local bed
     (  # what the CLI's commands share; none of it imports a command
         *("s3purge.entry.cli.options", "s3purge.entry.cli.group", "s3purge.entry.cli.base"),

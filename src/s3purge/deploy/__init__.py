@@ -10,7 +10,6 @@ preflight.py      what deploy checks before it makes anything
 cloudformation.py change sets, waits (boto3 waiters) and the stack as it is
 stack.py          deploy: check, upload, change set, ask, execute, bucket notifications
 teardown.py       destroy: exactly what deploy made, nothing else
-fallback.py       resources a stack skipped (moto), created through their APIs
 aws.py            the session and account; one clear error per failed AWS call
 """
 

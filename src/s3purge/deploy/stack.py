@@ -1,9 +1,9 @@
 """Deploy: the template as a CloudFormation stack, plus the bucket notifications.
 
 check (preflight.py) -> upload the package (artifacts.py) -> change set, printed; dry-run
-stops here -> ask -> execute and wait (cloudformation.py) -> resources this CloudFormation
-skipped, through their APIs -> merge notifications. Every AWS error becomes one DeployError
-naming what was being done and AWS's reason. destroy lives in teardown.py.
+stops here -> ask -> execute and wait (cloudformation.py) -> merge notifications. Every
+AWS error becomes one DeployError naming what was being done and AWS's reason. destroy
+lives in teardown.py.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from s3purge.config import Config
-from s3purge.deploy import DeployError, Options, artifacts, fallback, preflight
+from s3purge.deploy import DeployError, Options, artifacts, preflight
 from s3purge.deploy import cloudformation as cfn
 from s3purge.deploy import notifications as notes
 from s3purge.deploy import template as templates
@@ -78,14 +78,13 @@ def deploy(
 
 
 def _carry_out(aws: Aws, plan: cfn.Plan, change_set: str | None, package: Package, *, ours: bool, say: Say) -> None:
-    """Upload, run the change set, create what the stack skipped; undo a first deploy that fails."""
+    """Upload, run the change set; undo a first deploy that fails."""
     where = (plan.parameters["CodeBucket"], plan.parameters["CodeKey"])
     made: list[str] = []
     try:
         made = artifacts.upload(aws, package, where, ours, say)
         if change_set is not None:
             cfn.execute(aws, plan, change_set, say)
-            fallback.create_skipped(aws, plan.name, plan.template, say)
     except DeployError:
         if plan.stack is None:
             cfn.delete_failed(aws, plan.name)

@@ -1,12 +1,11 @@
 """Destroy: remove what deploy created under a name, and nothing else.
 
 What deploy made is what it recorded: the stack (and the buckets in its metadata), the
-packages it uploaded (tagged with the stack's name), the alarms and queue policies it had
-to create through the APIs (an emulator skipped them), the artifact bucket if it created
-it. Destroy shows all of that, refuses while a queue still holds messages (unless forced),
-asks, and then removes it in order: our bucket notification entries first (no event may
-reach a queue being deleted), the stack, the leftovers, the packages, the artifact bucket
-once empty. With buckets named, only our entries in those buckets are removed.
+packages it uploaded (tagged with the stack's name), the artifact bucket if it created it.
+Destroy shows all of that, refuses while a queue still holds messages (unless forced), asks,
+and then removes it in order: our bucket notification entries first (no event may reach a
+queue being deleted), the stack, the packages, the artifact bucket once empty. With
+buckets named, only our entries in those buckets are removed.
 """
 
 from __future__ import annotations
@@ -32,7 +31,6 @@ class _Removal:
     """Buckets holding an entry of ours."""
     stack: dict[str, Any] | None = None
     resources: list[dict[str, Any]] = field(default_factory=list)
-    alarms: list[str] = field(default_factory=list)
     code_bucket: str | None = None
     packages: list[str] = field(default_factory=list)
     artifact_bucket: bool = False
@@ -40,7 +38,7 @@ class _Removal:
 
     @property
     def empty(self) -> bool:
-        return not (self.buckets or self.stack or self.alarms or self.packages or self.artifact_bucket)
+        return not (self.buckets or self.stack or self.packages or self.artifact_bucket)
 
 
 def destroy(
@@ -83,17 +81,14 @@ def _everything(aws: Aws, name: str) -> _Removal:
         stack = None
     if stack is None:
         return _Removal()
-    template = cfn.deployed_template(aws, name)
-    recorded = template.get("Metadata", {}).get("s3purge", {}).get("buckets", [])
+    recorded = cfn.deployed_buckets(aws, name)
     with doing(f"list the resources of stack {name}"):
         listed = aws.client("cloudformation").describe_stack_resources(StackName=name)["StackResources"]
     resources = [r for r in listed if "LogicalResourceId" in r]  # moto lists some skipped resources bare
-    owned = {r["LogicalResourceId"] for r in resources}
     removal = _Removal(
         buckets=[b for b in recorded if _holds_ours(aws, b, name)],
         stack=stack,
         resources=resources,
-        alarms=_leftover_alarms(aws, template, owned),
         code_bucket=cfn.stack_parameters(stack).get("CodeBucket"),
     )
     if removal.code_bucket:
@@ -110,19 +105,6 @@ def _holds_ours(aws: Aws, bucket: str, name: str) -> bool:
     except ClientError:
         return False  # gone, or not ours to read: nothing of ours to remove there
     return notes.merged(current, name, None) != current
-
-
-def _leftover_alarms(aws: Aws, template: dict[str, Any], owned: set[str]) -> list[str]:
-    """Alarms the stack did not own (made by the API fallback) but which exist."""
-    names = [
-        r["Properties"]["AlarmName"]
-        for logical, r in template.get("Resources", {}).items()
-        if r["Type"] == "AWS::CloudWatch::Alarm" and logical not in owned
-    ]
-    if not names:
-        return []
-    with doing("look for alarms the stack did not own"):
-        return [a["AlarmName"] for a in aws.client("cloudwatch").describe_alarms(AlarmNames=names)["MetricAlarms"]]
 
 
 def _refuse_queued_messages(aws: Aws, removal: _Removal, *, force: bool, dry_run: bool, say: Say) -> None:
@@ -154,8 +136,6 @@ def _show(removal: _Removal, name: str, say: Say) -> None:
         say(f"  - stack {name} ({removal.stack['StackStatus']}) and its resources:")
         for r in removal.resources:
             say(f"      - {r['LogicalResourceId']} ({r['ResourceType']}) {r.get('PhysicalResourceId', '')}")
-    if removal.alarms:
-        say(f"  - alarm(s) {', '.join(removal.alarms)} (created outside the stack)")
     for key in removal.packages:
         say(f"  - package s3://{removal.code_bucket}/{key}")
     if removal.artifact_bucket:
@@ -168,10 +148,6 @@ def _remove(aws: Aws, name: str, removal: _Removal, say: Say) -> None:
         say(f"  bucket {bucket}: removed our notification entry")
     if removal.stack is not None:
         _delete_stack(aws, name, say)
-    if removal.alarms:
-        with doing(f"delete alarms {', '.join(removal.alarms)}"):
-            aws.client("cloudwatch").delete_alarms(AlarmNames=removal.alarms)
-        say(f"  deleted alarm(s) {', '.join(removal.alarms)}")
     s3, owner = aws.client("s3"), aws.account
     if removal.packages:
         with doing(f"delete packages in s3://{removal.code_bucket}/{name}/"):

@@ -1,8 +1,9 @@
-"""Resources a stack reports as created but never made: created here through their APIs.
+"""What moto's CloudFormation skips, made after deploy through the service APIs: tests only.
 
-moto's CloudFormation skips AWS::SQS::QueuePolicy and AWS::CloudWatch::Alarm while the
-stack still reaches CREATE_COMPLETE. A skipped resource is missing from the stack's
-resource list; on AWS every resource is listed, so nothing here runs there.
+moto skips AWS::SQS::QueuePolicy and AWS::CloudWatch::Alarm while the stack still reaches
+CREATE_COMPLETE; a skipped resource is missing from the stack's resource list. On AWS the stack
+makes every resource, so deploy has no such path. A test that inspects these resources calls
+`fill` after the real deploy: it makes them from the template deploy gave the stack.
 """
 
 from __future__ import annotations
@@ -11,31 +12,30 @@ import json
 import re
 from typing import Any
 
-from s3purge.deploy import DeployError
-from s3purge.deploy.aws import Aws, Say, doing
+from s3purge.deploy import cloudformation as cfn
+from s3purge.deploy.aws import Aws
 
-SKIPPED_BY_SOME_EMULATORS = ("AWS::SQS::QueuePolicy", "AWS::CloudWatch::Alarm")
+SKIPPED_BY_MOTO = ("AWS::SQS::QueuePolicy", "AWS::CloudWatch::Alarm")
 
 
-def create_skipped(aws: Aws, name: str, template: dict[str, Any], say: Say) -> None:
-    """Create through the service API what the stack skipped (moto skips these types silently)."""
-    with doing(f"list the resources of stack {name}"):
-        listed = aws.client("cloudformation").describe_stack_resources(StackName=name)["StackResources"]
+def fill(aws: Aws, name: str = "s3purge") -> list[str]:
+    """Create what the stack skipped, as its deployed template describes it; the logical ids made."""
+    listed = aws.client("cloudformation").describe_stack_resources(StackName=name)["StackResources"]
     physical = {r["LogicalResourceId"]: r.get("PhysicalResourceId", "") for r in listed if "LogicalResourceId" in r}
     resolver = _Resolver(aws, physical)
-    for logical, resource in template["Resources"].items():
-        if resource["Type"] not in SKIPPED_BY_SOME_EMULATORS or logical in physical:
+    made = []
+    for logical, resource in cfn.deployed_template(aws, name)["Resources"].items():
+        if resource["Type"] not in SKIPPED_BY_MOTO or logical in physical:
             continue
         properties = resolver.resolve(resource["Properties"])
-        say(f"  note: the stack did not create {logical} ({resource['Type']}); created it through the API")
-        with doing(f"create {logical} ({resource['Type']})"):
-            if resource["Type"] == "AWS::CloudWatch::Alarm":
-                aws.client("cloudwatch").put_metric_alarm(**properties)
-            else:
-                for url in properties["Queues"]:
-                    aws.client("sqs").set_queue_attributes(
-                        QueueUrl=url, Attributes={"Policy": json.dumps(properties["PolicyDocument"])}
-                    )
+        if resource["Type"] == "AWS::CloudWatch::Alarm":
+            aws.client("cloudwatch").put_metric_alarm(**properties)
+        else:
+            policy = json.dumps(properties["PolicyDocument"])
+            for url in properties["Queues"]:
+                aws.client("sqs").set_queue_attributes(QueueUrl=url, Attributes={"Policy": policy})
+        made.append(logical)
+    return made
 
 
 class _Resolver:
@@ -74,4 +74,4 @@ class _Resolver:
             return {"QueueName": queue, "Arn": self.aws.arn("sqs", queue)}[attribute]
         if attribute == "Arn":
             return self.aws.arn("lambda", f"function:{ref}")
-        raise DeployError(f"cannot resolve {logical}.{attribute}")
+        raise ValueError(f"cannot resolve {logical}.{attribute}")
