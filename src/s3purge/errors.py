@@ -35,14 +35,20 @@ class PurgeError(S3PurgeError):
     retryable = False
 
 
+MAX_RETRY_AFTER = 3600.0
+"""The longest wait a vendor may ask for: one hour, the longest rate window any vendor documents
+(Fastly's hourly API limit). A larger or broken value (a hostile or buggy answer) would otherwise
+hold the CDN's rate limiter, and every later purge through it, for the life of a warm process."""
+
+
 class Retryable(PurgeError):
-    """Worth another attempt, after `retry_after` seconds if the vendor said so."""
+    """Worth another attempt, after `retry_after` seconds if the vendor said so (at most an hour)."""
 
     retryable = True
 
     def __init__(self, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
-        self.retry_after = retry_after
+        self.retry_after = None if retry_after is None else min(max(0.0, retry_after), MAX_RETRY_AFTER)
 
 
 class Rejected(PurgeError):

@@ -10,7 +10,7 @@ from typing import ClassVar
 import httpx
 import pytest
 
-from s3purge.errors import Rejected, Retryable
+from s3purge.errors import MAX_RETRY_AFTER, Rejected, Retryable
 from s3purge.model import Batch
 from s3purge.providers.answers import COMMON_HINTS, json_body, retry_after
 from s3purge.providers.base import Limits, Provider, VendorOptions, join
@@ -125,6 +125,15 @@ def test_a_throttled_status_waits_what_the_vendor_says() -> None:
         with pytest.raises(Retryable) as slow:
             coded.judge(answer(status, **{"x-reset": "12", "Retry-After": "1"}))
         assert slow.value.retry_after == 12.0
+
+
+@pytest.mark.parametrize("header", [{"Retry-After": "999999999"}, {"x-reset": "1e308"}, {"x-reset": "inf"}])
+def test_no_vendor_holds_a_cdn_longer_than_an_hour(header: dict[str, str]) -> None:
+    # A hostile or broken wait would hold the CDN's rate limiter for the life of a warm process.
+    vendor = Coded if "x-reset" in header else Plain
+    with pytest.raises(Retryable) as slow:
+        vendor("cdn", VendorOptions()).judge(answer(429, **header))
+    assert slow.value.retry_after == MAX_RETRY_AFTER == 3600.0
 
 
 def test_accepted_rejected_and_hints_in_that_order() -> None:
