@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 from s3purge import config as config_module
 from s3purge.deploy import DeployError, Options, template
 from s3purge.deploy import notifications as notes
+from s3purge.providers import BUILTIN
 
 SUB = "Fn::Sub"
 
@@ -395,3 +397,18 @@ def test_overlaps_s3_would_refuse_are_found_before_writing(theirs: dict[str, Any
         _entry(["s3:ObjectCreated:*"], prefix="public/", suffix=".jpg") | {"Id": "s3purge:p"},
     )
     assert not notes.conflicts({"QueueConfigurations": [_entry(["s3:ObjectCreated:*"], suffix=".png")]}, "p", narrow)
+
+
+def test_deploy_names_no_vendor() -> None:
+    """What a vendor needs from AWS comes from its provider (aws_grants): no vendor's name, in code
+    or text, anywhere in deploy/. `http` is matched whole only (it is also a URL scheme)."""
+    named = re.compile("|".join(v for v in BUILTIN if v != "http"), re.IGNORECASE)
+    found = []
+    for path in sorted(Path(template.__file__).parent.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            words = [node.value] if isinstance(node, ast.Constant) and isinstance(node.value, str) else []
+            words += [node.id] if isinstance(node, ast.Name) else []
+            words += [node.name] if isinstance(node, ast.FunctionDef | ast.ClassDef) else []
+            words += [node.attr] if isinstance(node, ast.Attribute) else []
+            found += [f"{path.name}:{node.lineno}: {w!r}" for w in words if w == "http" or named.search(w)]
+    assert found == []
