@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import email.utils
 import logging
+import threading
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -27,15 +28,26 @@ USER_AGENT = "s3purge-verify/1"
 
 
 class Prober:
-    """One HTTP client for probes (no credentials of any kind) and an S3 client made when first asked."""
+    """One HTTP client for probes (no credentials of any kind) and an S3 client, each made when first asked."""
 
     def __init__(self, client: httpx.Client | None = None, s3: S3Client | None = None) -> None:
-        # Its own client: no auth, no .netrc or proxy credentials from the environment.
-        self.client = client or httpx.Client(follow_redirects=False, trust_env=False, timeout=5.0)
+        self._client = client
         self._s3 = s3
+        self._lock = threading.Lock()
+
+    @property
+    def client(self) -> httpx.Client:
+        """Made at the first probe, not at cold start: its TLS context loads the CA bundle (~40 ms),
+        which a Lambda whose routes never verify would pay at every cold start for nothing."""
+        with self._lock:  # probes run on a pool: one client for all of them
+            if self._client is None:
+                # Its own client: no auth, no .netrc or proxy credentials from the environment.
+                self._client = httpx.Client(follow_redirects=False, trust_env=False, timeout=5.0)
+            return self._client
 
     def close(self) -> None:
-        self.client.close()
+        if self._client is not None:
+            self._client.close()
 
     def probe(self, probe: Probe) -> Seen:
         """What the CDN serves at `probe` (its status, ETag, version id, Last-Modified)."""

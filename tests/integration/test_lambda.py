@@ -270,3 +270,16 @@ def test_moto_generated_sns_to_sqs_notifications(
     event = {"Records": [sqs_record(m["Body"], m["MessageId"]) for m in received]}
     assert aws_lambda.handler(event, Context()) == {"batchItemFailures": []}
     assert sorted(paths(caches[1])) == ["/news/Spring%20Sale%2B50%25.html", "/news/Spring+Sale%2B50%25.html"]
+
+
+def test_a_cold_start_purging_over_http_loads_no_ca_bundle(
+    function: Path, caches: tuple[Emulator, Emulator], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Certificates cost ~40 ms of every cold start; plain http, with no route verifying, needs none."""
+    import ssl
+
+    loaded: list[object] = []
+    monkeypatch.setattr(ssl.SSLContext, "load_verify_locations", lambda *args, **kw: loaded.append(args))
+    aws_lambda.handler(s3_event("a.html"), Context())
+    assert paths(caches[0]) == ["/a.html"]
+    assert loaded == []
