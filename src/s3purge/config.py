@@ -34,7 +34,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import Meta
 
-from s3purge import yamlfile
+from s3purge import configfile
 from s3purge.capabilities import Limits, Rate, Thresholds
 from s3purge.checks import TAG_FIELDS, Checker, EndpointUrl, Host, TagTemplate, UrlPath
 from s3purge.errors import ConfigError
@@ -150,11 +150,23 @@ class Config:
 
 def load(path: str | Path) -> Config:
     """Read, parse and validate a config file (no network, no secrets resolved yet)."""
-    return parse(yamlfile.read_text(path), str(path))
+    text = configfile.read_text(path)
+    tree = configfile.shipped_tree(Path(path), text)  # deployed: parsed at deploy, no YAML parser here
+    return _checked(tree or _yaml_tree(text, str(path)), str(path))
 
 
 def parse(text: str, name: str = "<config>") -> Config:
-    tree = yamlfile.parse(text, name)
+    return _checked(_yaml_tree(text, name), name)
+
+
+def _yaml_tree(text: str, name: str) -> configfile.Tree:
+    from s3purge import yamlfile  # PyYAML: not imported where deploy shipped the parsed tree (cold start)
+
+    return yamlfile.parse(text, name)
+
+
+def _checked(tree: configfile.Tree, name: str) -> Config:
+    """The config in `tree`, or a ConfigError naming every problem at its line in file `name`."""
     raw, origins = tree.data, None
     if is_legacy(raw):  # the original scripts' format: errors point at its lines
         raw, origins = _from_legacy(raw, name, tree.lines)

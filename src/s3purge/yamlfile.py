@@ -1,53 +1,26 @@
 """Read a YAML config safely: bounded size, aliases and nesting; duplicate keys found; line numbers kept.
 
 One parse: the node tree gives each field's line, the same tree gives the data. Whatever a file
-holds, reading it ends quickly with data or with one ConfigError line (never a traceback).
+holds, parsing it ends quickly with data or with one ConfigError line (never a traceback).
+Reading the file and the tree it gives live in configfile.py, which needs no YAML parser.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 
+from s3purge.configfile import MAX_BYTES, Tree
 from s3purge.errors import ConfigError
+from s3purge.locations import Loc
 
-Loc = tuple[str | int, ...]
-MAX_BYTES = 1_000_000
-"""Largest config file read (a config with hundreds of buckets is a few hundred kB)."""
 MAX_NODES = 20_000
 """Most YAML nodes, counting each alias as a copy of what it names: an alias bomb stops here."""
 MAX_DEPTH = 50
 """Deepest nesting of lists and mappings (a config needs about 6)."""
 MERGE = "tag:yaml.org,2002:merge"
-
-
-@dataclass
-class Tree:
-    """The data of a YAML document, where each part of it is written, and what is wrong in its shape."""
-
-    data: Any
-    lines: dict[Loc, int] = field(default_factory=dict)
-    problems: list[tuple[Loc, str]] = field(default_factory=list)
-    """Duplicate keys: reported with the document's other problems."""
-
-
-def read_text(path: Any) -> str:
-    """The file's text: at most MAX_BYTES of UTF-8, or a one-line ConfigError."""
-    try:
-        with open(path, "rb") as file:
-            data = file.read(MAX_BYTES + 1)
-    except OSError as error:
-        raise ConfigError(f"{path}: cannot read config file ({error.strerror})") from None
-    if len(data) > MAX_BYTES:
-        raise ConfigError(f"{path}: larger than {MAX_BYTES:,} bytes; not a config file")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        bad = data[error.start]
-        raise ConfigError(f"{path}: not UTF-8 text (byte 0x{bad:02x} at offset {error.start})") from None
 
 
 def parse(text: str, name: str) -> Tree:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from s3purge import configfile
 from s3purge.deploy import DeployError
 from s3purge.deploy import package as packages
 from tests.deploy.conftest import write_config
@@ -36,6 +37,7 @@ def test_the_default_package_is_for_arm64_python312_without_what_lambda_has(
         (core,) = [n for n in names if n.startswith("msgspec/_core.") and n.endswith(".so")]
         elf = archive.read(core)[:20]
         shipped_config = archive.read("multicdn.config.yml")
+        tree = archive.read("multicdn.config.yml.tree.json")
     assert "cpython-312-aarch64-linux-gnu" in core
     assert elf[:4] == b"\x7fELF" and struct.unpack_from("<H", elf, 18)[0] == ELF_AARCH64
     tops = top_levels(names)
@@ -53,6 +55,7 @@ def test_the_default_package_is_for_arm64_python312_without_what_lambda_has(
         header = archive.read(cached("s3purge/entry/aws_lambda.py", "cpython-312"))[:8]
     assert header[:4] == MAGIC_312 and header[4] == 0b01  # hash-based, never checked against the source
     assert shipped_config == config_file.read_bytes()
+    assert configfile.from_json(tree, config_file.read_text()) is not None  # its parsed tree, for the cold start
     assert built.size < 10 * 2**20, built.summary()  # far below Lambda's 50 MiB
     assert built.summary().startswith("package p.zip: ")
     assert "MiB zipped" in built.summary()

@@ -1,5 +1,8 @@
 """The Lambda package: s3purge, its runtime dependencies for the target platform, the config.
 
+The config goes with its parsed tree as JSON, which the function loads without a YAML
+parser (configfile.py); the YAML text stays the source of truth.
+
 Dependencies are wheels for the function's architecture and Python (manylinux, not the
 host's), installed by pip into a cache directory keyed by platform and requirements, so
 a redeploy only re-zips. What the Lambda runtime already has (boto3 and its own
@@ -27,6 +30,7 @@ from pathlib import Path
 
 import s3purge
 from s3purge.deploy import CONFIG_NAME, Architecture, DeployError
+from s3purge.errors import ConfigError
 
 IN_LAMBDA_RUNTIME = frozenset({"boto3", "botocore", "s3transfer", "jmespath", "python-dateutil", "urllib3", "six"})
 """Distributions every Lambda Python runtime provides; packaging them only adds size."""
@@ -82,12 +86,29 @@ def build(
     """Write the zip to `out`. `dependencies`: an already installed tree to use instead of pip."""
     deps = dependencies or install_dependencies(arch, runtime, cache_dir or default_cache())
     used = [entry for entry in _tree(deps) if not entry[0].startswith(UNUSED_FILES)]
-    entries = [*used, *_source(), (CONFIG_NAME, config_path)]
-    python = target_python(runtime)
-    if python is None:
-        return write_zip(out, entries, compiled=False)
     with tempfile.TemporaryDirectory(prefix="s3purge-stage-") as scratch:
-        return write_zip(out, compile_entries(entries, Path(scratch), python))
+        entries = [*used, *_source(), (CONFIG_NAME, config_path), *_config_tree(config_path, Path(scratch, "tree"))]
+        python = target_python(runtime)
+        if python is None:
+            return write_zip(out, entries, compiled=False)
+        return write_zip(out, compile_entries(entries, Path(scratch, "stage"), python))
+
+
+def _config_tree(config_path: Path, folder: Path) -> list[tuple[str, Path]]:
+    """The config's parsed tree as JSON, so the function loads it without PyYAML (configfile.py)."""
+    from s3purge import configfile, yamlfile
+
+    try:
+        text = configfile.read_text(config_path)
+        encoded = configfile.tree_json(yamlfile.parse(text, CONFIG_NAME), text)
+    except ConfigError:
+        return []  # the function reports it, reading the YAML as it always did
+    if encoded is None:
+        return []
+    name = CONFIG_NAME + configfile.TREE_SUFFIX
+    folder.mkdir()
+    Path(folder, name).write_bytes(encoded)
+    return [(name, Path(folder, name))]
 
 
 def target_python(runtime: str) -> str | None:
