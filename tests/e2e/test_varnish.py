@@ -159,11 +159,36 @@ def test_a_1024_byte_key(boto: Any, cache: httpx.Client, worker: Worker) -> None
     assert cache.get(path).content == b"b"
 
 
+class OneCallAtATime:
+    """An SQS client whose calls reach moto one at a time, across the workers sharing it.
+
+    SQS makes each call atomic: a message one ReceiveMessage returns is hidden from every other.
+    moto does not under concurrent requests (its receive checks visibility and marks a message
+    received without a lock), and hands a message to both workers now and then (once in 1,500 deliveries
+    to two consumers in a trial):
+    a double delivery real SQS may make too, but not one this test is about. The purges still
+    run concurrently; only the queue calls take turns."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self._turn = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        call = getattr(self._client, name)
+
+        def in_turn(*args: Any, **kwargs: Any) -> Any:
+            with self._turn:
+                return call(*args, **kwargs)
+
+        return in_turn
+
+
 def test_two_workers_share_a_queue_without_losing_or_double_acking(boto: Any, queue: str) -> None:
     keys = [f"k{i:02}.html" for i in range(30)]
     with serving(Emulator(latency=0.01)) as edge:
         config = parse(CONFIG.format(url=edge.url, host=HOST))
-        workers = [Worker(Pipeline(config), queue, client=boto.sqs, wait_seconds=0, max_messages=3) for _ in range(2)]
+        client: Any = OneCallAtATime(boto.sqs)
+        workers = [Worker(Pipeline(config), queue, client=client, wait_seconds=0, max_messages=3) for _ in range(2)]
         for key in keys:
             boto.s3.put_object(Bucket=SITE, Key=key, Body=b"x")
         settled: list[int] = []

@@ -20,7 +20,7 @@ import pytest
 
 from s3purge.config import parse
 from s3purge.demo.bed import LateShield, Moto, Varnish
-from s3purge.entry import aws_lambda
+from s3purge.entry import aws_lambda, sqs
 from s3purge.entry.worker import Worker
 from s3purge.pipeline import Pipeline
 from tests.conftest import HOST, SITE, serving
@@ -205,8 +205,16 @@ def test_on_lambda_the_second_purge_comes_back_through_the_queue_after_its_delay
         )
         monkeypatch.setenv("LAMBDA_TASK_ROOT", str(tmp_path))
         monkeypatch.setattr(aws_lambda, "_pipeline", None)  # a fresh container reading this config
+        sqs.forget()
+        delays: list[int | None] = []
+        sqs.sqs_client().meta.events.register(
+            "before-parameter-build.sqs.SendMessageBatch",
+            lambda params, **_: delays.extend(e.get("DelaySeconds") for e in params["Entries"]),
+        )
         assert aws_lambda.handler(sqs_event(s3_event("a.html")), Context()) == {"batchItemFailures": []}
-        assert waiting(boto, queue) == ("0", "1")  # held back by DelaySeconds
+        # Held back by DelaySeconds; asked of the request, not of the queue's delayed count, which a
+        # machine stalled for 2 s would already show as visible.
+        assert delays == [2] and sum(map(int, waiting(boto, queue))) == 1
         (second,) = boto.sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=10)["Messages"]
         (change,) = json.loads(second["Body"])["s3purge"]["changes"]
         assert (change["key"], change["cdns"], change["second_purge"]) == ("a.html", ["edge"], True)

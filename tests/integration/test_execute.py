@@ -123,16 +123,20 @@ def test_concurrency_per_cdn_is_bounded() -> None:
 
 
 def test_rate_limit_paces_calls_so_the_vendor_never_says_429() -> None:
-    # configured at 90% of the vendor's rate; the vendor's larger burst absorbs thread-scheduling jitter
+    # No timing luck needed: the client counts a call when it takes a token, the vendor when the call
+    # arrives, and at most `concurrency` calls are between the two. So in any span the vendor sees at
+    # most 2 (burst) + 2 (in flight) + 36/s, within its 5 + 40/s however late the threads run.
     with serving(Emulator(rate=40, burst=5)) as cache:
-        assert all(run(pipeline(cache.url, extra=", rate: 36, burst: 2"), *[f"k{i}" for i in range(20)]))
-    assert cache.throttled_count == 0 and len(cache.requests) == 20
+        paced = pipeline(cache.url, extra=", rate: 36, burst: 2, concurrency: 2")
+        assert all(run(paced, *[f"k{i}" for i in range(30)]))
+    assert cache.throttled_count == 0 and len(cache.requests) == 30
 
 
 def test_without_pacing_the_same_burst_is_throttled() -> None:
-    # the control for the test above: the emulator does enforce its limit
+    # the control for the test above (same calls, same concurrency): the emulator does enforce its limit;
+    # 30 unpaced calls trip it unless they take more than 0.6 s, 40 ms a call
     with serving(Emulator(rate=40, burst=5)) as cache:
-        run(pipeline(cache.url, extra=", concurrency: 16"), *[f"k{i}" for i in range(20)])
+        run(pipeline(cache.url, extra=", concurrency: 2"), *[f"k{i}" for i in range(30)])
     assert cache.throttled_count > 0
 
 
@@ -183,4 +187,4 @@ def test_a_trickling_vendor_cannot_hold_the_pipeline_past_the_deadline() -> None
     by_cdn = {o.batch.cdn: (o.ok, o.retryable) for o in report.outcomes}
     assert by_cdn == {"c0": (False, True), "c1": (True, False)}  # failed, to be retried; the other CDN done
     assert "within" in report.outcomes[0].detail or "deadline" in report.outcomes[0].detail
-    assert took < 1.5 + 2.0  # a generous bound: without the hard limit this takes 2,000 s
+    assert took < 1.5 + 10.0  # a bound any loaded machine meets: without the hard limit this takes 2,000 s

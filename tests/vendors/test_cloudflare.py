@@ -261,7 +261,9 @@ def test_api_limit_is_a_window_of_1200_calls_per_5_minutes() -> None:
 def test_plan_paces_tag_purges_under_its_bucket(plan: str | None, executor: Executor) -> None:
     tags = [f"t{n}" for n in range(30)]
     with serving(CloudflareEmulator(flex=(5, 25))) as cf:
-        account = f"api_token: {TOKEN}, max_items: 1" + (f", plan: {plan}" if plan else "")
+        # Paced one call at a time: each call is taken from the bucket only after the one before was
+        # answered, so late threads cannot make two calls arrive closer than the bucket allows.
+        account = f"api_token: {TOKEN}, max_items: 1" + (f", plan: {plan}, concurrency: 1" if plan else "")
         cfg = one_cdn(
             "cf", f'vendor: cloudflare, api_base: "{cf.api_base}", zone_id: "{ZONE}", {account}', "tags: ['{key}']"
         )

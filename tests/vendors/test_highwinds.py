@@ -143,9 +143,10 @@ def test_the_budget_of_100_uris_per_window_is_respected(executor: Executor) -> N
     keys = [f"k{i:03}.css" for i in range(300)]
     declared = Highwinds.limits.rate
     assert declared is not None and declared.unit == "item" and declared.per_second * 60 == budget
-    # The declared rate with StrikeTracker's 60 s window scaled down, less 20 % so that the
-    # login before the first call and thread jitter cannot squeeze two calls into one window.
-    rate = budget / window * 0.8
+    # The declared rate with StrikeTracker's 60 s window scaled down, at half of it: calls are
+    # taken 0.5 s apart for a 0.25 s window, so a call may reach the vendor up to 0.25 s late
+    # (the login before the first one, threads on a loaded machine) without two in one window.
+    rate = budget / window * 0.5
     with serving(HighwindsEmulator(window=window)) as highwinds:
         report = run(config(highwinds, extra=f"{LOGIN}, rate: {rate}"), executor, *keys)
     assert report.ok
