@@ -38,11 +38,12 @@ def route_targets(route: Route, change: Change) -> Iterator[Target]:
         for host in route.hosts:
             for scheme in SCHEMES[route.schemes]:
                 yield Target(route.cdn, route.action, "url", f"{scheme}://{host}{path}")
-    fields = tag_fields(change)
-    for template in route.tags:
-        tag = template.format(**fields)
-        if tag:
-            yield Target(route.cdn, route.action, "tag", tag)
+    if route.tags:  # the fields spell the key once more: only for routes that use them
+        fields = tag_fields(change)
+        for template in route.tags:
+            tag = template.format(**fields)
+            if tag:
+                yield Target(route.cdn, route.action, "tag", tag)
     for tag in metadata_tags(route, change):
         yield Target(route.cdn, route.action, "tag", tag)
 

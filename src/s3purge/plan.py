@@ -87,19 +87,18 @@ def _admitted(pairs: Iterable[tuple[Target, str]], config: Config) -> _Admitted:
     refused: dict[Target, set[str]] = {}
     named: set[tuple[str, str]] = set()
     for target, source in pairs:
-        if target not in seen:
+        admission = seen.get(target)  # one lookup for a target seen before: planning hashes each target often
+        if admission is None:
             seen[target] = admission = _admit(target, config)
             widening = (target.cdn, admission.widened)  # the spellings of one key widen alike: named once
             if admission.widened and admission.target is not None and widening not in named:
                 named.add(widening)
                 result.decisions.append(Decision(target.cdn, "wildcard", admission.target, 1, admission.widened))
-        admission = seen[target]
         if admission.target is None:
             refused.setdefault(target, set()).add(source)
         else:
             result.pairs.append((admission.target, source))
-    reasons = {t: a.refused for t, a in seen.items()}
-    result.refused = [Refusal(t, frozenset(sources), reasons[t]) for t, sources in refused.items()]
+    result.refused = [Refusal(t, frozenset(sources), seen[t].refused) for t, sources in refused.items()]
     return result
 
 
@@ -147,8 +146,9 @@ def _escalated(sources: dict[Target, set[str]], config: Config) -> tuple[dict[Ta
             merged.update((target, sources[target]) for target in group)
             continue
         result = escalate(group, cdn.escalation, cdn.provider.supports)
-        for target, covered in result.targets.items():
-            merged[target] = set().union(*(sources[c] for c in covered))
+        for target in result.purge:
+            covered = result.covers.get(target)  # None: kept as it is, with its own sources (not copied)
+            merged[target] = sources[target] if covered is None else set().union(*(sources[c] for c in covered))
         decisions.extend(result.decisions)
     return merged, decisions
 
@@ -160,6 +160,8 @@ def pack(
     size: Callable[[str], int],
 ) -> list[Batch]:
     """Fill batches in order, starting a new one when items or bytes would overflow."""
+    if not group:
+        return []
     batches: list[Batch] = []
     values: list[str] = []
     owners: set[str] = set()
@@ -169,9 +171,10 @@ def pack(
         first = group[0]
         batches.append(Batch(first.cdn, first.action, first.kind, tuple(values), frozenset(owners)))
 
+    most = limits.items(group[0].kind)  # a group is of one kind
     for target in group:
-        cost = size(target.value)
-        full = len(values) >= limits.items(target.kind)
+        cost = 0 if limits.max_bytes is None else size(target.value)  # JSON-sizing only where bytes count
+        full = len(values) >= most
         if values and (full or (limits.max_bytes is not None and used + cost > limits.max_bytes)):
             close()
             values, owners, used = [], set(), 0

@@ -20,6 +20,7 @@ encoded, httpx, curl and RFC 3986 normalisers keep it, browsers (WHATWG) cannot 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Literal
 from urllib.parse import quote, unquote
@@ -31,15 +32,21 @@ SPELLINGS: tuple[Spelling, ...] = ("browser", "encoded", "plus")
 _RAW = {"browser": "!$&'()*,;=:@[]|", "encoded": "", "plus": ""}
 """Characters besides RFC 3986 unreserved (which `quote` never escapes) each spelling keeps raw."""
 _DOT_SEGMENTS = {".": "%2E", "..": "%2E%2E"}
+_PLAIN = re.compile(r"[A-Za-z0-9._~/-]*")
+"""Unreserved characters and '/': a key of only these is its own path in every spelling."""
 
 
 def spellings(key: str, chosen: Iterable[Spelling] = SPELLINGS) -> list[str]:
     """The distinct paths of decoded `key` (no leading '/'), in the order of `chosen`."""
+    if _plain(key):  # most keys: nothing to escape, so `quote` per segment and spelling is skipped
+        return list(dict.fromkeys(key for _ in chosen))
     return list(dict.fromkeys(spell(key, spelling) for spelling in chosen))  # `plus` differs only with a space
 
 
 def spell(key: str, spelling: Spelling) -> str:
     """Decoded `key` as one spelling's URL path, without the leading '/'."""
+    if _plain(key):
+        return key
     path = "/".join(_segment(part, _RAW[spelling]) for part in key.split("/"))
     # '%' is always escaped, so every "%20" left is a whole escape of a space
     return path.replace("%20", "+") if spelling == "plus" else path
@@ -48,6 +55,12 @@ def spell(key: str, spelling: Spelling) -> str:
 def decode(path: str) -> str:
     """The key S3 serves at `path`: a raw '+' is a space, then %XX escapes as UTF-8."""
     return unquote(path.replace("+", " "), encoding="utf-8", errors="strict")
+
+
+def _plain(key: str) -> bool:
+    """True when no spelling escapes anything in `key`: only unreserved characters and '/', and no
+    segment starting with '.' (which may be a dot segment, spelled escaped)."""
+    return _PLAIN.fullmatch(key) is not None and "/." not in "/" + key
 
 
 def _segment(part: str, raw: str) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import httpx
 import pytest
@@ -13,7 +13,7 @@ from s3purge.config import Config, parse
 from s3purge.errors import ConfigError
 from s3purge.mapping import targets
 from s3purge.model import Change
-from s3purge.spellings import SPELLINGS, decode, spell, spellings
+from s3purge.spellings import _RAW, SPELLINGS, decode, spell, spellings
 
 CONFIG = """
 cdns:
@@ -220,3 +220,12 @@ def test_route_urls_are_spellings_of_the_key(key: str) -> None:
         if decoded != full:  # only an index document's directory, with or without its slash
             rest = full.removeprefix(decoded)
             assert rest == "index.html" or (rest == "/index.html" and not decoded.endswith("/"))
+
+
+@given(st.lists(st.sampled_from(["a", "Z9", "-", "_", "~", ".", "..", ".a", "a.", "", "b c", "é", "%"]), max_size=6))
+def test_keys_with_nothing_to_escape_skip_quoting_and_spell_the_same(parts: list[str]) -> None:
+    key = "/".join(parts)
+    for spelling in SPELLINGS:
+        quoted = "/".join({".": "%2E", "..": "%2E%2E"}.get(p) or quote(p, safe=_RAW[spelling]) for p in parts)
+        assert spell(key, spelling) == (quoted.replace("%20", "+") if spelling == "plus" else quoted)
+    assert spellings(key) == list(dict.fromkeys(spell(key, s) for s in SPELLINGS))
