@@ -19,11 +19,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from s3purge.entry import sqs
 from s3purge.pipeline import Dead, Settlement
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
+
+    from s3purge.entry.sqs import Redrive
 
 log = logging.getLogger("s3purge")
 
@@ -50,10 +51,7 @@ def settle(settlement: Settlement, received: Mapping[str, Received], client: SQS
     `client` defaults to the process's own (sqs.sqs_client()), made only when something is sent."""
     redeliver: set[str] = set()
     for queue, part in _per_queue(settlement, received).items():
-        if queue is None:
-            redeliver |= _nowhere(part)
-        else:
-            redeliver |= _settle(client or sqs.sqs_client(), queue, part, received)
+        redeliver |= _nowhere(part) if queue is None else _settle(client, queue, part, received)
     log.info(
         "batch settled",
         extra={
@@ -76,33 +74,40 @@ def _per_queue(settlement: Settlement, received: Mapping[str, Received]) -> dict
     return parts
 
 
-def _settle(client: SQSClient, queue: str, part: Settlement, received: Mapping[str, Received]) -> set[str]:
+def _settle(client: SQSClient | None, queue: str, part: Settlement, received: Mapping[str, Received]) -> set[str]:
     """One queue's share: narrowed retries, dead letters, last deliveries; the ids to redeliver."""
+    from s3purge.entry import sqs  # only when something goes to a queue: not at a clean cold start
+
     try:
+        client = client or sqs.sqs_client()  # no region or endpoint: like SQS unreachable
         url = sqs.queue_url(client, queue) if queue.startswith("arn:") else queue
     except Exception as error:  # noqa: BLE001 - SQS unreachable: let it redeliver them
         log.warning("queue not found", extra={"queue": queue, "error": str(error)})
         return {*part.retry, *part.fail, *part.dead}
     unsent = sqs.send_retries(client, url, part.retry)
-    if not part.dead and not part.fail:
-        return unsent
+    return unsent | _dead_letter(client, url, part, received) if part.dead or part.fail else unsent
+
+
+def _dead_letter(client: SQSClient, url: str, part: Settlement, received: Mapping[str, Received]) -> set[str]:
+    """Dead letters and last deliveries to the queue's DLQ; the ids to redeliver (the other failures too)."""
+    from s3purge.entry import sqs
+
     try:
         redrive = sqs.redrive(client, url)
     except Exception as error:  # noqa: BLE001 - then they go back to the queue (SQS's own redrive applies)
         log.warning("dead-letter queue not found", extra={"queue_url": url, "error": str(error)})
         _log(Settlement(fail=part.fail), {}, None)
-        return unsent | {*part.fail, *part.dead}
+        return {*part.fail, *part.dead}
     last = _last_deliveries(part.fail, received, redrive)
     _log(part, last, redrive)
     if redrive is None:
-        return unsent | set(part.fail)  # the dead ones are logged above and acknowledged
+        return set(part.fail)  # the dead ones are logged above and acknowledged
     bodies = {message_id: received[message_id].body for message_id in [*part.dead, *last]}
-    unsent |= sqs.send_dead(client, redrive.dead_letter_url, part.dead | last, bodies)
-    return unsent | (set(part.fail) - set(last))
+    return sqs.send_dead(client, redrive.dead_letter_url, part.dead | last, bodies) | (set(part.fail) - set(last))
 
 
 def _last_deliveries(
-    fail: dict[str, str], received: Mapping[str, Received], redrive: sqs.Redrive | None
+    fail: dict[str, str], received: Mapping[str, Received], redrive: Redrive | None
 ) -> dict[str, Dead]:
     """The failed messages SQS would move to the DLQ rather than deliver again, with their reasons."""
     if redrive is None:
@@ -111,7 +116,7 @@ def _last_deliveries(
     return {i: Dead(why, []) for i, why in fail.items() if received[i].receives >= redrive.max_receives}
 
 
-def _log(part: Settlement, last: dict[str, Dead], redrive: sqs.Redrive | None) -> None:
+def _log(part: Settlement, last: dict[str, Dead], redrive: Redrive | None) -> None:
     where = "; sent to the dead-letter queue" if redrive else "; no dead-letter queue"
     for message_id, why in part.dead.items():
         log.error("purge failed permanently" + where, extra={"message_id": message_id, "reason": why.reason})
