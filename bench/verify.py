@@ -86,14 +86,15 @@ def measure(url: str, verify: bool, s3: Any, run: int) -> tuple[float, int]:
         heads.update(["head"])
 
     s3.meta.events.register("before-call.s3.HeadObject", count)
-    pipeline = Pipeline(parse(config(url, verify)), verifier=Verifier(s3=s3))
+    verifier = Verifier(s3=s3)
+    pipeline = Pipeline(parse(config(url, verify)), verifier=verifier)
     work = changes(run)
     began = time.monotonic()
     report = pipeline.run(work, time.monotonic() + 300)
     took = time.monotonic() - began
     s3.meta.events.unregister("before-call.s3.HeadObject", count)
     pipeline.executor.close()
-    pipeline.verifier.close()
+    verifier.close()
     if not report.ok:
         raise RuntimeError(f"bench verify: {next(iter(report.failures())).detail}")
     return took, heads["head"]

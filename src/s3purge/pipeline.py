@@ -10,6 +10,7 @@ import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from s3purge.config import Config
 from s3purge.events import Message
@@ -19,7 +20,9 @@ from s3purge.model import Batch, Change, Outcome, Report
 from s3purge.order import Ledger
 from s3purge.plan import Plan, Refusal, plan
 from s3purge.secrets import Vault
-from s3purge.verify import Verifier, second_purges
+
+if TYPE_CHECKING:
+    from s3purge.verify import Verifier
 
 log = logging.getLogger("s3purge")
 
@@ -31,14 +34,20 @@ class Pipeline:
     config: Config
     executor: Executor = field(default_factory=Executor)
     ledger: Ledger = field(default_factory=Ledger)
-    verifier: Verifier = field(default_factory=Verifier)
+    verifier: Verifier | None = None
+    """Made at the first run that needs it: a config whose routes never verify and whose CDNs
+    take no second purge never imports verify.py (its probe and proof types: Lambda cold start)."""
     metadata: MetadataReader = field(default_factory=MetadataReader)
     vault: Vault = field(init=False)
     """The config's secrets, fetched in the background from construction on."""
+    after_purge: bool = field(init=False)
+    """Whether any route verifies or any CDN purges a second time."""
 
     def __post_init__(self) -> None:
         by_cdn = {name: cdn.provider.options.secrets() for name, cdn in self.config.cdns.items()}
         self.vault = Vault(by_cdn)
+        verifies = any(route.verify is not None for routes in self.config.buckets.values() for route in routes)
+        self.after_purge = verifies or any(cdn.second_purge is not None for cdn in self.config.cdns.values())
 
     def run(self, changes: list[Change], deadline: float) -> Report:
         changes, superseded = self.ledger.admit(changes)
@@ -63,11 +72,20 @@ class Pipeline:
         ready = [batch for batch in planned.batches if batch.cdn not in down]
         outcomes = self.executor.run(ready, self.config.cdns, deadline) + stopped
         report = Report(changes=changes, outcomes=outcomes, routed=planned.routed)
-        self.verifier.run(report, self.config, self._purge, started, deadline)
-        report.second = second_purges(report, self.config)
+        if self.after_purge:
+            self._verify(report, started, deadline)
         report.outcomes += refusal_outcomes(planned) + unread  # after verification: nothing was sent for them
         report.bad_sources = dict(planned.bad_sources)
         return report
+
+    def _verify(self, report: Report, started: float, deadline: float) -> None:
+        """Proofs on routes that verify (purging again while stale), then the second purges due."""
+        from s3purge.verify import Verifier, second_purges
+
+        if self.verifier is None:
+            self.verifier = Verifier()
+        self.verifier.run(report, self.config, self._purge, started, deadline)
+        report.second = second_purges(report, self.config)
 
     def _purge(self, changes: list[Change], deadline: float) -> list[Outcome]:
         """Plan and send `changes` again (verification's re-purge of a stale copy)."""

@@ -283,3 +283,15 @@ def test_a_cold_start_purging_over_http_loads_no_ca_bundle(
     aws_lambda.handler(s3_event("a.html"), Context())
     assert paths(caches[0]) == ["/a.html"]
     assert loaded == []
+
+
+def test_a_shielded_cdn_schedules_its_second_purge(
+    function: Path, caches: tuple[Emulator, Emulator], logs: pytest.LogCaptureFixture
+) -> None:
+    """Second purges come from the verification step, which the pipeline loads only for configs that need it."""
+    text = (function / "multicdn.config.yml").read_text()
+    (function / "multicdn.config.yml").write_text(text.replace("max_attempts: 2, timeout: 2}", "second_purge: 5}", 1))
+    aws_lambda.handler(s3_event("a.html"), Context())  # direct: no queue to delay the second purge on
+    assert paths(caches[0]) == paths(caches[1]) == ["/a.html"]
+    (skipped,) = [r for r in logs.records if r.getMessage() == "second purge skipped: needs a standard SQS queue"]
+    assert skipped.key == "a.html"
