@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import cache
 from string import Formatter
 from types import UnionType
 from typing import Annotated, Any, ClassVar, Literal, TypeVar, Union, get_args, get_origin
@@ -170,7 +171,7 @@ class Checker:
         """A Struct from a mapping: unknown and missing fields reported, then its __post_init__ run."""
         if not isinstance(raw, dict):
             return self._invalid(at, f"expected a mapping, got {_kind(raw)}")  # type: ignore[no-any-return]
-        fields = {f.encode_name: f for f in msgspec.structs.fields(cls)}
+        fields = _fields(cls)
         before = len(self.problems)
         for key in raw:
             if key not in fields:
@@ -248,6 +249,13 @@ class Checker:
         list: _list,
         dict: _dict,
     }
+
+
+@cache
+def _fields(cls: type[msgspec.Struct]) -> dict[str, msgspec.structs.FieldInfo]:
+    """A Struct's fields by their name in the config. Kept: msgspec evaluates every annotation again
+    at each call (~0.3 ms a route), which made a config of 200 routes take 50 ms longer to load."""
+    return {f.encode_name: f for f in msgspec.structs.fields(cls)}
 
 
 _TYPE_WORDS = {
