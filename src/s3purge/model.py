@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -86,7 +87,7 @@ class Report:
 
     changes: list[Change] = field(default_factory=list)
     outcomes: list[Outcome] = field(default_factory=list)
-    routed: dict[str, set[str]] = field(default_factory=dict)
+    routed: Mapping[str, AbstractSet[str]] = field(default_factory=dict)
     """source -> CDNs its changes route to."""
     bad_sources: dict[str, str] = field(default_factory=dict)
     """source -> why it could not even be read (malformed event)."""

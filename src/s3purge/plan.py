@@ -8,7 +8,7 @@ be purged safely is refused, failing only the changes it came from.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from s3purge.capabilities import Admission, Limits, Thresholds
@@ -22,7 +22,7 @@ from s3purge.model import Batch, Change, Target
 @dataclass(slots=True)
 class Plan:
     batches: list[Batch] = field(default_factory=list)
-    routed: dict[str, set[str]] = field(default_factory=dict)
+    routed: dict[str, frozenset[str]] = field(default_factory=dict)
     """source -> the CDNs its changes route to (a source routed nowhere needs nothing)."""
     decisions: list[Decision] = field(default_factory=list)
     """Escalation rules that fired (prefix / everything instead of single URLs) and wildcard
@@ -42,27 +42,32 @@ class Refusal:
 
 def plan(changes: Iterable[Change], config: Config) -> Plan:
     """Every change's targets, deduplicated, then packed into as few batches as limits allow."""
-    routed: dict[str, set[str]] = {}
+    routed: dict[str, frozenset[str]] = {}
     bad: dict[str, str] = {}
-    per_change = []
+    chosen = choose(_mapped(changes, config, routed, bad), config)  # one change's list of targets at a time
+    decisions, admitted = chosen.decisions, _admitted(chosen.pairs, config)
+    del chosen  # its pairs are admitted's now: not kept through packing, planning's peak of memory
+    result = _packed(_deduplicated(admitted.pairs, config), config, routed)
+    result.decisions[:0], result.refused, result.bad_sources = decisions + admitted.decisions, admitted.refused, bad
+    return result
+
+
+def _mapped(
+    changes: Iterable[Change], config: Config, routed: dict[str, frozenset[str]], bad: dict[str, str]
+) -> Iterator[tuple[str, list[Target]]]:
+    """Each change's (source, targets); notes where each source routes, and why a change cannot be mapped."""
+    alike: dict[frozenset[str], frozenset[str]] = {}  # most changes route to the same CDNs: one set for them
     for change in changes:
-        cdns = routed.setdefault(change.source, set())
+        had = routed.get(change.source, frozenset())
         try:
             found = list(targets(change, config))
         except Exception as error:  # noqa: BLE001 - e.g. a lone surrogate no URL or tag can spell: this change only
             bad.setdefault(change.source, f"key {change.key[:80]!r} cannot be mapped ({type(error).__name__})")
+            routed[change.source] = had
             continue
-        per_change.append((change.source, found))
-        cdns.update(target.cdn for target in found)
-    chosen = choose(per_change, config)
-    admitted = _admitted(chosen.pairs, config)
-    result = _packed(_deduplicated(admitted.pairs, config), config, routed)
-    result.decisions[:0], result.refused, result.bad_sources = (
-        chosen.decisions + admitted.decisions,
-        admitted.refused,
-        bad,
-    )
-    return result
+        cdns = had.union(target.cdn for target in found)
+        routed[change.source] = alike.setdefault(cdns, cdns)
+        yield change.source, found
 
 
 def plan_targets(wanted: Iterable[Target], config: Config, source: str = "manual") -> Plan:
@@ -83,22 +88,28 @@ class _Admitted:
 def _admitted(pairs: Iterable[tuple[Target, str]], config: Config) -> _Admitted:
     """Each target as its vendor can take it; widenings and refusals named once per target."""
     result = _Admitted()
-    seen: dict[Target, Admission] = {}
+    seen: dict[Target, Target | None] = {}  # as admitted (None: refused); no Admission kept per target
+    reasons: dict[Target, str] = {}
     refused: dict[Target, set[str]] = {}
     named: set[tuple[str, str]] = set()
-    for target, source in pairs:
-        admission = seen.get(target)  # one lookup for a target seen before: planning hashes each target often
-        if admission is None:
-            seen[target] = admission = _admit(target, config)
-            widening = (target.cdn, admission.widened)  # the spellings of one key widen alike: named once
-            if admission.widened and admission.target is not None and widening not in named:
-                named.add(widening)
-                result.decisions.append(Decision(target.cdn, "wildcard", admission.target, 1, admission.widened))
-        if admission.target is None:
-            refused.setdefault(target, set()).add(source)
+    for pair in pairs:
+        target, source = pair
+        if target in seen:
+            admitted = seen[target]
         else:
-            result.pairs.append((admission.target, source))
-    result.refused = [Refusal(t, frozenset(sources), seen[t].refused) for t, sources in refused.items()]
+            admission = _admit(target, config)
+            seen[target] = admitted = admission.target
+            if admitted is None:
+                reasons[target] = admission.refused
+            widening = (target.cdn, admission.widened)  # the spellings of one key widen alike: named once
+            if admission.widened and admitted is not None and widening not in named:
+                named.add(widening)
+                result.decisions.append(Decision(target.cdn, "wildcard", admitted, 1, admission.widened))
+        if admitted is None:
+            refused.setdefault(target, set()).add(source)
+        else:  # the pair as it came when the target stays as it is: one tuple less per target
+            result.pairs.append(pair if admitted is target else (admitted, source))
+    result.refused = [Refusal(t, frozenset(sources), reasons[t]) for t, sources in refused.items()]
     return result
 
 
@@ -110,35 +121,51 @@ def _admit(target: Target, config: Config) -> Admission:
         return Admission(None, refused=f"cannot be checked ({type(error).__name__})")
 
 
-def _deduplicated(pairs: Iterable[tuple[Target, str]], config: Config) -> dict[Target, set[str]]:
+Sources = dict[Target, Collection[str]]
+"""Target -> the sources it is purged for: a target of one source shares that source's 1-tuple (a
+set per target was most of planning's memory); a target of several sources owns a set."""
+
+
+def _deduplicated(pairs: Iterable[tuple[Target, str]], config: Config) -> Sources:
     """Target -> its sources, one target per cache object (the vendor says what is the same object)."""
-    first: dict[tuple[str, str, str, str], Target] = {}
-    sources: dict[Target, set[str]] = {}
+    first: dict[tuple[str, str, str], dict[str, Target]] = {}  # identities per CDN, action and kind
+    sources: Sources = {}
+    alone: dict[str, tuple[str]] = {}
     for target, source in pairs:
-        identity = config.cdns[target.cdn].provider.identity(target)
-        target = first.setdefault((target.cdn, target.action, target.kind, identity), target)
-        sources.setdefault(target, set()).add(source)
+        same = first.setdefault((target.cdn, target.action, target.kind), {})
+        target = same.setdefault(config.cdns[target.cdn].provider.identity(target), target)
+        had = sources.get(target)
+        if had is None:
+            sources[target] = alone.get(source) or alone.setdefault(source, (source,))
+        elif isinstance(had, set):
+            had.add(source)
+        elif source not in had:  # a second source: the target gets a set of its own
+            sources[target] = {*had, source}
     return sources
 
 
-def _packed(sources: dict[Target, set[str]], config: Config, routed: dict[str, set[str]]) -> Plan:
+def _packed(sources: Sources, config: Config, routed: dict[str, frozenset[str]]) -> Plan:
     sources, decisions = _escalated(sources, config)
-    groups: dict[tuple[str, str, str], list[Target]] = {}
+    # per CDN, then per action and kind: the order of batches whether or not escalation reordered targets
+    groups: dict[str, dict[tuple[str, str], list[Target]]] = {}
     for target in sources:
-        groups.setdefault((target.cdn, target.action, target.kind), []).append(target)
+        groups.setdefault(target.cdn, {}).setdefault((target.action, target.kind), []).append(target)
     batches = []
-    for group in groups.values():
-        cdn = config.cdns[group[0].cdn]
-        batches.extend(pack(group, sources, cdn.limits, cdn.provider.item_bytes))
+    for name, per_kind in groups.items():
+        cdn = config.cdns[name]
+        for group in per_kind.values():
+            batches.extend(pack(group, sources, cdn.limits, cdn.provider.item_bytes))
     return Plan(batches, routed, decisions)
 
 
-def _escalated(sources: dict[Target, set[str]], config: Config) -> tuple[dict[Target, set[str]], list[Decision]]:
+def _escalated(sources: Sources, config: Config) -> tuple[Sources, list[Decision]]:
     """Apply each CDN's escalation rules; a replacing target inherits the sources of all it covers."""
     per_cdn: dict[str, list[Target]] = {}
     for target in sources:
         per_cdn.setdefault(target.cdn, []).append(target)
-    merged: dict[Target, set[str]] = {}
+    if all(config.cdns[name].escalation == Thresholds() for name in per_cdn):
+        return sources, []  # rules off everywhere: nothing to decide, nothing to copy
+    merged: Sources = {}
     decisions: list[Decision] = []
     for name, group in per_cdn.items():
         cdn = config.cdns[name]
@@ -155,7 +182,7 @@ def _escalated(sources: dict[Target, set[str]], config: Config) -> tuple[dict[Ta
 
 def pack(
     group: list[Target],
-    sources: dict[Target, set[str]],
+    sources: Sources,
     limits: Limits,
     size: Callable[[str], int],
 ) -> list[Batch]:
@@ -179,7 +206,7 @@ def pack(
             close()
             values, owners, used = [], set(), 0
         values.append(target.value)
-        owners |= sources[target]
+        owners.update(sources[target])
         used += cost
     if values:
         close()

@@ -46,6 +46,44 @@ def test_sources_routed_nowhere_are_recorded_empty() -> None:
     assert planned.batches == [] and planned.routed == {"m9": set()}
 
 
+TAGGED = """
+cdns:
+  edge: {vendor: http, endpoints: ["http://127.0.0.1:1"]}
+  other: {vendor: http, endpoints: ["http://127.0.0.1:2"]}
+buckets:
+  site:
+    - {cdn: edge, hosts: [a.example], tags: ["{bucket}", "{dirname}"], index_documents: []}
+    - {cdn: other, hosts: [a.example], prefix: b/, index_documents: []}
+"""
+
+
+def test_each_target_has_exactly_the_sources_it_came_from() -> None:
+    # a source's targets share one record of it (plan.Sources): one growing for a shared target
+    # must not leak into the others
+    keys = ["a/1", "a/2", "b/3", "a/1"]
+    planned = plan([Change("site", key, "created", f"m{i}") for i, key in enumerate(keys)], parse(TAGGED))
+    found = {(b.cdn, b.kind, b.values): b.sources for b in planned.batches}
+    assert found == {
+        ("edge", "url", ("https://a.example/a/1",)): {"m0", "m3"},
+        ("edge", "url", ("https://a.example/a/2",)): {"m1"},
+        ("edge", "url", ("https://a.example/b/3",)): {"m2"},
+        ("other", "url", ("https://a.example/b/3",)): {"m2"},
+        ("edge", "tag", ("site",)): {"m0", "m1", "m2", "m3"},
+        ("edge", "tag", ("a",)): {"m0", "m1", "m3"},
+        ("edge", "tag", ("b",)): {"m2"},
+    }
+    # sources that route alike share one set of CDNs; one routed elsewhere too keeps its own
+    assert planned.routed == {"m0": {"edge"}, "m1": {"edge"}, "m2": {"edge", "other"}, "m3": {"edge"}}
+
+
+def test_a_source_routes_to_the_cdns_of_all_its_changes() -> None:
+    changes = [Change("site", "a/1", "created", "m"), Change("site", "b/2", "created", "m")]
+    changes += [Change("site", "a/3", "created", "n"), Change("site", "\ud800", "created", "n")]
+    planned = plan(changes, parse(TAGGED))
+    assert planned.routed == {"m": {"edge", "other"}, "n": {"edge"}}
+    assert list(planned.bad_sources) == ["n"]
+
+
 def size(value: str) -> int:
     return len(json.dumps(value)) + 1
 
