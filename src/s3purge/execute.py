@@ -5,6 +5,9 @@ so a slow or failing CDN never holds up another. Retries go through tenacity:
 exponential backoff with full jitter, or the vendor's Retry-After when it gives one.
 Nothing starts after the deadline, and no call outlives it (deadline.py bounds each
 call's total time); what could not finish is reported as failed.
+Before a CDN's first call takes its place in the rate limit, its provider's `prepare` runs
+once (a login), so that round trip is not counted inside the vendor's window; if it fails,
+that CDN's batches fail with its error, other CDNs' go on.
 Whatever a provider raises, building, sending or judging, fails that batch alone:
 permanently when retrying cannot help (the request could not be built or was refused at
 the request boundary, the vendor rejected it), else retryably.
@@ -88,6 +91,7 @@ class Executor:
     def run(self, batches: list[Batch], cdns: dict[str, Cdn], deadline: float) -> list[Outcome]:
         """Every batch's outcome, in order. `deadline` is a time.monotonic() value."""
         pending: list[tuple[Batch, list[Future[str]] | Outcome]] = []
+        ready: dict[str, Future[None]] = {}  # per CDN: its provider's `prepare`, done before any call is paced
         for batch in batches:
             cdn = cdns[batch.cdn]
             try:  # cut to a learned size, each part checked at the request boundary
@@ -96,7 +100,9 @@ class Executor:
                 pending.append((batch, _failed(batch, error, cdn)))
                 continue
             pool = self._pool(cdn)
-            pending.append((batch, [pool.submit(self._send, call, deadline) for call in calls]))
+            if cdn.name not in ready:  # first in the CDN's queue, so its other threads only wait for it
+                ready[cdn.name] = pool.submit(self._prepare, cdn, deadline)
+            pending.append((batch, [pool.submit(self._send_ready, ready[cdn.name], call, deadline) for call in calls]))
         cutoff = deadline + GRACE
         return [_outcome(batch, work, cutoff) for batch, work in pending]
 
@@ -127,6 +133,39 @@ class Executor:
                     self._kind_limiters[(cdn.name, kind)] = limiter(rate)
             return self._pools[cdn.name]
 
+    def _prepare(self, cdn: Cdn, deadline: float) -> None:
+        """The provider's `prepare`, retried like a call, each of its requests bounded like one."""
+        try:
+            for attempt in self._retrying(cdn, deadline):
+                with attempt:
+                    cdn.provider.prepare(lambda request: self._exchange(cdn, request, deadline))
+        except PurgeError as error:
+            error.args = (_scrub(str(error), cdn),)
+            log.error("cdn not ready", extra={"cdn": cdn.name, "reason": str(error)})
+            raise
+
+    def _exchange(self, cdn: Cdn, request: httpx.Request, deadline: float) -> httpx.Response:
+        """One request of a provider's `prepare`: within the call timeout and the deadline, not paced."""
+        timeout = min(cdn.limits.timeout, deadline - time.monotonic())
+        if timeout <= 0:
+            raise Retryable("deadline reached before the account was ready")
+        request.extensions["timeout"] = httpx.Timeout(timeout).as_dict()
+        try:
+            with within(time.monotonic() + timeout):
+                return self.client.send(request)
+        except httpx.TimeoutException:
+            raise Retryable(f"no complete answer within {timeout:.1f}s") from None
+        except httpx.TransportError as transport:
+            raise Retryable(f"connection failed ({type(transport).__name__})") from None
+
+    def _send_ready(self, ready: Future[None], call: _Call, deadline: float) -> str:
+        """`_send` once the CDN is prepared; its failure to prepare is this call's failure."""
+        try:
+            ready.result(timeout=max(0.0, deadline - time.monotonic()))
+        except TimeoutError:
+            raise Retryable("deadline reached while the account was being prepared") from None
+        return self._send(call, deadline)
+
     def _send(self, call: _Call, deadline: float) -> str:
         try:
             return self._retried(call, deadline)
@@ -138,14 +177,16 @@ class Executor:
             details += [self._send(_Call(call.cdn, half, r), deadline) for r in call.cdn.provider.build(half)]
         return "; ".join(d for d in details if d)
 
-    def _retried(self, call: _Call, deadline: float) -> str:
-        retrying = Retrying(
+    def _retrying(self, cdn: Cdn, deadline: float) -> Retrying:
+        return Retrying(
             retry=retry_if_exception_type(Retryable),
             wait=_WaitRetryAfter(self.backoff),
-            stop=stop_after_attempt(call.cdn.max_attempts) | _StopAtDeadline(deadline),
+            stop=stop_after_attempt(cdn.max_attempts) | _StopAtDeadline(deadline),
             reraise=True,
         )
-        for attempt in retrying:
+
+    def _retried(self, call: _Call, deadline: float) -> str:
+        for attempt in self._retrying(call.cdn, deadline):
             with attempt:
                 return self._attempt(call, attempt.retry_state.attempt_number, deadline)
         raise AssertionError("unreachable: tenacity either returns or reraises")

@@ -11,7 +11,7 @@ import pytest
 
 from s3purge.config import Config, parse
 from s3purge.errors import ConfigError
-from s3purge.execute import Executor
+from s3purge.execute import GRACE, Executor
 from s3purge.model import Batch, Change, TargetKind
 from s3purge.pipeline import Pipeline
 from s3purge.providers.highwinds import Highwinds
@@ -97,7 +97,9 @@ def test_an_expiring_token_is_renewed_before_use(executor: Executor) -> None:
     with serving(HighwindsEmulator(token_ttl=MARGIN / 2)) as highwinds:
         cfg = config(highwinds)
         assert run(cfg, executor, "a.css").ok and run(cfg, executor, "b.css").ok
-    assert paths(highwinds) == [TOKEN_PATH, ME_PATH, PURGE_PATH, TOKEN_PATH, PURGE_PATH]
+    # A token that lives less than MARGIN is expiring as soon as it is issued: the login before
+    # pacing (prepare) gets one and the call, finding it expiring, another; none is used late.
+    assert paths(highwinds) == [TOKEN_PATH, ME_PATH, TOKEN_PATH, PURGE_PATH, TOKEN_PATH, TOKEN_PATH, PURGE_PATH]
     assert 401 not in [status for _, status in highwinds.statuses]
 
 
@@ -156,6 +158,52 @@ def test_the_budget_of_100_uris_per_window_is_respected(executor: Executor) -> N
     started = highwinds.requests[0].at  # the login, sent right after the first call took its tokens
     assert purges[-1].at - started >= (len(keys) - budget) / rate * 0.95
     assert sorted(item["url"] for item in highwinds.purged) == [f"https://www.example.com/{k}" for k in keys]
+
+
+def test_a_window_filling_burst_logs_in_before_the_window_counts(executor: Executor) -> None:
+    # Paced at the full declared rate: the second call of 100 goes one window (plus HEADROOM)
+    # after the first. Two round trips of login and /users/me inside the first call would make
+    # it reach the vendor 0.1 s late, and the second then lands inside the vendor's window.
+    window = 2.0
+    with serving(HighwindsEmulator(window=window, latency=0.05)) as highwinds:
+        cfg = config(highwinds, extra=f"{LOGIN}, rate: {100 / window}, burst: 100")
+        report = run(cfg, executor, *[f"k{i:03}.css" for i in range(200)])
+    assert report.ok
+    assert highwinds.statuses == [(TOKEN_PATH, 200), (ME_PATH, 200), (PURGE_PATH, 200), (PURGE_PATH, 200)]
+    first, second = (r.at for r in highwinds.requests if r.path == PURGE_PATH)
+    assert second - first >= window
+
+
+def two_accounts(bad: HighwindsEmulator, good: HighwindsEmulator) -> Config:
+    account = "vendor: highwinds, max_items: 1, " + LOGIN
+    return parse(
+        f'cdns:\n  bad: {{api_base: "{bad.url}", {account}}}\n  good: {{api_base: "{good.url}", {account}}}\n'
+        "buckets:\n  site:\n    - {cdn: bad, hosts: [www.example.com]}\n    - {cdn: good, hosts: [www.example.com]}\n"
+    )
+
+
+def test_a_failed_login_fails_that_cdn_only_and_is_tried_once(executor: Executor) -> None:
+    with serving(HighwindsEmulator(password="another")) as bad, serving(HighwindsEmulator()) as good:
+        report = run(two_accounts(bad, good), executor, "a.css", "b.css", "c.css")
+    by_cdn = {cdn: [o for o in report.outcomes if o.batch.cdn == cdn] for cdn in ("bad", "good")}
+    assert len(by_cdn["bad"]) == len(by_cdn["good"]) == 3
+    assert all(o.ok for o in by_cdn["good"])
+    assert not [o for o in by_cdn["bad"] if o.ok or o.retryable or "check username and password" not in o.detail]
+    assert paths(bad) == [TOKEN_PATH]  # one login for the three batches, no purge sent
+    assert len(good.purged) == 3
+
+
+def test_a_login_that_hangs_ends_at_the_deadline_and_fails_that_cdn_only(executor: Executor) -> None:
+    with serving(HighwindsEmulator()) as bad, serving(HighwindsEmulator()) as good:
+        bad.faults.append(Fault(hang=30))
+        changes = [Change("site", f"k{i}.css", "created", f"m{i}") for i in range(3)]
+        started = time.monotonic()
+        report = Pipeline(two_accounts(bad, good), executor).run(changes, started + 1.0)
+        took = time.monotonic() - started
+    assert took < 1.0 + GRACE
+    assert all(o.ok for o in report.outcomes if o.batch.cdn == "good")
+    assert not [o for o in report.outcomes if o.batch.cdn == "bad" and (o.ok or not o.retryable)]
+    assert len(good.purged) == 3 and bad.purged == []
 
 
 def test_a_429_waits_for_retry_after(executor: Executor) -> None:

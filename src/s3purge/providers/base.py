@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import string
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from itertools import product
 from typing import Any, ClassVar
@@ -148,6 +148,14 @@ class Provider:
     def auth(self) -> httpx.Auth | None:
         """An httpx auth flow (signing, token refresh), if the vendor needs one."""
         return None
+
+    def prepare(self, send: Callable[[httpx.Request], httpx.Response]) -> None:
+        """Work the account needs before its purge calls (a login), its requests sent with `send`.
+
+        The executor calls it once per run for each CDN it sends to, before the first call takes
+        its place in the rate limit: a login made inside the paced call arrives late in the
+        vendor's window and the next call early. Raises PurgeError when the account cannot be used
+        (its batches then fail); a warm process that has logged in needs no request here."""
 
     def requests(self, batch: Batch) -> list[httpx.Request]:
         """The HTTP requests that carry out this batch (all must succeed)."""

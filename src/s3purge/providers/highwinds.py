@@ -13,6 +13,7 @@ twice per record as before.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import ClassVar
 
 import httpx
@@ -72,6 +73,10 @@ class Highwinds(Provider):
     @property
     def auth(self) -> httpx.Auth:
         return self._auth
+
+    def prepare(self, send: Callable[[httpx.Request], httpx.Response]) -> None:
+        # Log in and find the account before the sliding window is counted, not inside the first call.
+        self._auth.prepare(send)
 
     def requests(self, batch: Batch) -> list[httpx.Request]:
         recursive = batch.kind != "url"

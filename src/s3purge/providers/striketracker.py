@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import Any, Protocol
 from urllib.parse import quote
 
@@ -83,6 +83,13 @@ class StrikeTrackerAuth(httpx.Auth):
             request.headers["Authorization"] = f"Bearer {(yield from self._bearer(request, refused=token))}"
             yield request
 
+    def prepare(self, send: Callable[[httpx.Request], httpx.Response]) -> None:
+        """Log in and find the account hash now, each request sent with `send`, unless already done:
+        the purge calls that follow then go out at once, no round trip before them."""
+        like = httpx.Request("GET", self.api)
+        token = _driven(self._bearer(like, refused=None), send)
+        _driven(self._account_hash(like, token), send)
+
     def _bearer(self, request: httpx.Request, refused: str | None) -> Flow:
         if self.options.api_token is not None:
             return self.options.api_token.reveal()
@@ -125,6 +132,18 @@ class StrikeTrackerAuth(httpx.Auth):
         found = headers(self.options.application_id, token)
         # Same timeout as the purge call it serves (a bare Request would have none).
         return httpx.Request(method, join(self.api, path), headers=found, data=data, extensions=dict(like.extensions))
+
+
+def _driven(flow: Flow, send: Callable[[httpx.Request], httpx.Response]) -> str:
+    """What a part of the auth flow returns, run outside httpx: each request it yields goes to `send`."""
+    try:
+        request = next(flow)
+        while True:
+            request = flow.send(send(request))
+    except StopIteration as done:
+        return str(done.value)
+    finally:
+        flow.close()  # a failed send leaves the flow inside its lock: closing it lets go
 
 
 def _field(response: httpx.Response, name: str) -> dict[str, Any]:
