@@ -7,6 +7,8 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Literal
 
+import msgspec
+
 EventKind = Literal["created", "removed"]
 TargetKind = Literal["url", "prefix", "tag", "everything"]
 Action = Literal["purge", "invalidate", "delete", "load"]
@@ -35,9 +37,12 @@ class Change:
     """The object's S3 user metadata, read where a route takes tags from it (metadata.py)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Target:
-    """One thing to purge on one CDN: an absolute URL, a URL prefix, a tag, or everything."""
+class Target(msgspec.Struct, frozen=True, gc=False):
+    """One thing to purge on one CDN: an absolute URL, a URL prefix, a tag, or everything.
+
+    A msgspec Struct, not a dataclass: planning makes several per change, and a Struct is built
+    and hashed in C, and (holding only strings) is never traversed by the garbage collector.
+    `msgspec.structs.replace` copies one with a field changed."""
 
     cdn: str
     action: Action

@@ -15,7 +15,6 @@ class, never in a vendor module.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import string
 from collections.abc import Callable, Mapping
@@ -244,7 +243,7 @@ class Provider:
         if rules.max_length is not None and len(tag) > rules.max_length:
             most = rules.max_length
             return Admission(None, refused=f"the tag is {len(tag)} characters once encoded; the vendor takes {most}")
-        return Admission(dataclasses.replace(target, value=tag))
+        return Admission(msgspec.structs.replace(target, value=tag))
 
     def judge(self, response: httpx.Response) -> str:
         """Raise Retryable/Rejected for a failed call, else return vendor ids for the log.

@@ -12,12 +12,12 @@ covers http and https, but a load is per scheme, so loads are not merged across 
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from typing import ClassVar, Literal
 from urllib.parse import quote
 
 import httpx
+import msgspec
 
 from s3purge.errors import Crowded, Rejected
 from s3purge.model import Batch, Target
@@ -67,7 +67,7 @@ class Edgecast(Provider):
         return True  # a purge covers http and https (the core never merges schemes for a load)
 
     def identity(self, target: Target) -> str:
-        return super().identity(dataclasses.replace(target, value=_media_path(target.kind, target.value)))
+        return super().identity(msgspec.structs.replace(target, value=_media_path(target.kind, target.value)))
 
     def requests(self, batch: Batch) -> list[httpx.Request]:
         return [self._request(batch, value) for value in batch.values]  # one item per call
