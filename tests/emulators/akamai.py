@@ -10,6 +10,7 @@ object bucket: a denied request gets 429 with Akamai's X-Ratelimit-* headers and
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import re
@@ -45,6 +46,7 @@ def signature(secret: str, request: Recorded, unsigned_header: str, timestamp: s
     return _b64_hmac(_b64_hmac(secret, timestamp), data)
 
 
+@functools.cache  # one object per path: specs.validate builds its validator once
 def _schema(path: str) -> dict[str, Any]:
     operation = SPEC["paths"][path]["post"]
     schema = operation["requestBody"]["content"]["application/json"]["schema"]
@@ -90,7 +92,7 @@ class AkamaiEmulator(Emulator):
         except ValueError as error:
             raise Invalid(f"body is not JSON: {error}") from None
         try:
-            jsonschema.validate(body, _schema(f"/{action}/{kind}/{{network}}"))
+            specs.validate(body, _schema(f"/{action}/{kind}/{{network}}"))
         except jsonschema.ValidationError as error:
             raise Invalid(f"body breaks the spec: {error.message}") from None
         if kind == "url":

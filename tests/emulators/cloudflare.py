@@ -88,7 +88,7 @@ class CloudflareEmulator(Emulator):
             raise Invalid("Content-Type must be application/json")
         try:
             body = request.json()
-            jsonschema.validate(body, STRICT)
+            specs.validate(body, STRICT)
         except ValueError as error:
             raise Invalid(f"body is not JSON: {error}") from None
         except jsonschema.ValidationError as error:

@@ -68,7 +68,7 @@ class FastlyEmulator(Emulator):
             if found:
                 reply = self._operation(template, found.groupdict(), request)
                 if reply.status == 200:
-                    jsonschema.validate(reply.body, SCHEMAS[schema])
+                    specs.validate(reply.body, SCHEMAS[schema])
                 return reply
         raise Invalid(f"no operation in the spec for path {request.path}")
 
@@ -109,7 +109,7 @@ class FastlyEmulator(Emulator):
             if request.headers.get("content-type", "").split(";")[0] != "application/json":
                 raise Invalid("bulk purge body must be application/json")
             try:
-                jsonschema.validate(request.json(), SCHEMAS["PurgeKeys"])
+                specs.validate(request.json(), SCHEMAS["PurgeKeys"])
             except jsonschema.ValidationError as error:
                 raise Invalid(f"PurgeKeys: {error.message}") from None
             keys = list(request.json().get("surrogate_keys", []))
