@@ -18,13 +18,14 @@ can derive is purged too.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+
+import msgspec
 
 from s3purge.config import Config
 from s3purge.mapping import applies
@@ -65,7 +66,7 @@ class MetadataReader:
                 problem = "deadline reached while reading the object's metadata"
             else:
                 metadata, problem = future.result()
-                read[i] = dataclasses.replace(change, metadata=metadata)
+                read[i] = msgspec.structs.replace(change, metadata=metadata)
             if problem:
                 failed += [_failure(change, cdn, problem) for cdn in sorted(wanted[i])]
         return read, failed

@@ -16,9 +16,11 @@ Action = Literal["purge", "invalidate", "delete", "load"]
 delete: Akamai's hard delete; load: prefetch onto the edge."""
 
 
-@dataclass(frozen=True, slots=True)
-class Change:
-    """One object created, overwritten or removed in a bucket; `key` is decoded."""
+class Change(msgspec.Struct, frozen=True, gc=False):
+    """One object created, overwritten or removed in a bucket; `key` is decoded.
+
+    A msgspec Struct like Target (built in C, never walked by the garbage collector: a burst
+    holds tens of thousands); `msgspec.structs.replace` copies one with fields changed."""
 
     bucket: str
     key: str

@@ -6,11 +6,12 @@ settle(messages, report) -> Settlement        ack / retry narrowed / redeliver /
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+
+import msgspec
 
 from s3purge.config import Config
 from s3purge.events import Message
@@ -171,7 +172,7 @@ def _failures(report: Report) -> tuple[dict[str, set[str]], dict[str, set[str]],
 
 def _narrow(change: Change, cdns: set[str]) -> Change:
     keep = cdns if change.cdns is None else cdns & change.cdns
-    return dataclasses.replace(change, cdns=frozenset(keep))
+    return msgspec.structs.replace(change, cdns=frozenset(keep))
 
 
 def _why(refusal: Refusal) -> str:

@@ -17,10 +17,11 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import httpx
+import msgspec
 
 from s3purge import metrics
 from s3purge.capabilities import Rate
@@ -54,7 +55,7 @@ def second_purges(report: Report, config: Config) -> dict[float, list[Change]]:
             if delay is not None and (change.cdns is None or cdn in change.cdns):
                 due.setdefault(delay, {}).setdefault(change, set()).add(cdn)
     return {
-        delay: [replace(c, cdns=frozenset(cdns), second_purge=True) for c, cdns in group.items()]
+        delay: [msgspec.structs.replace(c, cdns=frozenset(cdns), second_purge=True) for c, cdns in group.items()]
         for delay, group in due.items()
     }
 
@@ -186,7 +187,7 @@ class Verifier:
         retry = [p for p in stale if p not in spent]
         if not retry:
             return []
-        changes = [replace(p.change, cdns=frozenset({p.cdn})) for p in retry]
+        changes = [msgspec.structs.replace(p.change, cdns=frozenset({p.cdn})) for p in retry]
         outcomes = purge(changes, deadline)
         report.outcomes += outcomes
         refused = {(s, o.batch.cdn) for o in outcomes if not o.ok for s in o.batch.sources}
