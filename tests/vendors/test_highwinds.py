@@ -161,11 +161,11 @@ def test_the_budget_of_100_uris_per_window_is_respected(executor: Executor) -> N
 
 
 def test_a_window_filling_burst_logs_in_before_the_window_counts(executor: Executor) -> None:
-    # Paced at the full declared rate: the second call of 100 goes one window (plus HEADROOM)
-    # after the first. Two round trips of login and /users/me inside the first call would make
-    # it reach the vendor 0.1 s late, and the second then lands inside the vendor's window.
-    window = 2.0
-    with serving(HighwindsEmulator(window=window, latency=0.05)) as highwinds:
+    # Paced at the full declared rate: the second call of 100 goes one window (plus HEADROOM,
+    # 93 ms here) after the first. Two round trips of login and /users/me inside the first call
+    # would make it reach the vendor 0.2 s late, and the second then lands inside its window.
+    window = 3.0
+    with serving(HighwindsEmulator(window=window, latency=0.1)) as highwinds:
         cfg = config(highwinds, extra=f"{LOGIN}, rate: {100 / window}, burst: 100")
         report = run(cfg, executor, *[f"k{i:03}.css" for i in range(200)])
     assert report.ok
