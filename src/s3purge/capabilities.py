@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+import msgspec
+
 from s3purge.model import Action, Target, TargetKind
 
 Supports = Mapping[TargetKind, frozenset[Action]]
@@ -67,9 +69,10 @@ class Thresholds:
     everything: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Admission:
-    """A target as the vendor can take it: as it is, made safe, widened (with why), or refused."""
+class Admission(msgspec.Struct, frozen=True, gc=False):
+    """A target as the vendor can take it: as it is, made safe, widened (with why), or refused.
+
+    A msgspec Struct like Target: planning makes one per target, and it holds no container."""
 
     target: Target | None
     widened: str = ""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from itertools import repeat
 
 from s3purge.config import Config
 from s3purge.escalate import Decision, escalate
@@ -42,11 +43,12 @@ def choose(per_change: Iterable[tuple[str, list[Target]]], config: Config) -> Ch
     groups: dict[tuple[str, Action], _Options] = {}
     for source, found in per_change:
         for (cdn, action), targets in _by_cdn(found).items():
-            kinds = {t.kind for t in targets}
+            group = groups.get((cdn, action))
+            if group is None:  # not setdefault: that would build an _Options per change
+                group = groups[cdn, action] = _Options()
             billed = config.cdns[cdn].provider.billed_per_item
-            group = groups.setdefault((cdn, action), _Options())
-            if not billed or not {"url", "tag"} <= kinds:
-                group.fixed += [(t, source) for t in targets]
+            if not billed or not {"url", "tag"} <= {t.kind for t in targets}:
+                group.fixed.extend(zip(targets, repeat(source)))
                 continue
             group.tags += [(t, source) for t in targets if t.kind == "tag"]
             group.urls += [(t, source) for t in targets if t.kind != "tag"]

@@ -187,6 +187,8 @@ class Provider:
         problem = url_problem(target.value)
         if problem:
             return Admission(None, refused=problem)
+        if self.wildcards is None:  # most vendors: nothing in a key is a wildcard, the URL stays as is
+            return Admission(target)
         return self._admit_wildcard(target, everything)
 
     def bases(self) -> tuple[str, ...]:
