@@ -20,16 +20,11 @@ client can do is therefore 4.05 / 4.24 = 0.96 less planning: 0.90 needs the firs
 x25 here; in production the same 0.3 s is spread over minutes of draining the bucket.
 """,
     "rate-cloudflare": """
-s3purge paces Cloudflare's API limit as it is documented, a window of 1,200 calls per 5
-minutes (`Cloudflare.limits`); this case's account (`rate: 20, burst: 20`) is therefore a window
-of 20 calls a second, while the emulator still enforces the older reading, a bucket of 20 with
-20/s. With 4 calls in flight (the declared concurrency) and 50 ms answers, the first window's
-20 calls take 0.25-0.33 s to start, and each later window repeats that spread one window on:
-3.47 s (0.88). Same run, same emulator: paced as a bucket 3.25 s (0.94); as a window with 20 in
-flight 3.25 s (0.94). The client is as fast as the window it believes in allows; closing the gap
-means making the case and its reference agree: emulate the window (and count the declared
-concurrency in the reference), or measure the plan's URL bucket (`plan:`), which is what binds
-a burst of single-file purges in production (80 calls never fill 1,200 per 5 minutes).
+What binds a burst of single-file purges is the plan's URL limit (Business: 1,500 URLs a second),
+which the emulator enforces in URLs and `plan: business` paces (`Limits.kind_rates`); the API's
+window of 1,200 calls per 5 minutes is paced too but 80 calls never fill it. The bucket is full at
+the start, so the reference is (8,000 - 1,500) / 1,500 s plus one answer. A miss means the client
+paced below the bucket (HEADROOM, 3%) plus time before the first call (planning 8,000 changes).
 """,
     "rate-fastly": """
 No vendor limit: 500 one-URL calls, 8 in flight, 50 ms each. What is above 50 ms a round is CPU

@@ -7,7 +7,8 @@ or the legacy X-Auth-Email + X-Auth-Key pair; wrong credentials are answered 403
 Cloudflare's envelope (code 10000), missing ones are a violation. Bodies are validated against
 `x-local-strict_PurgeRequest` (one purge type, per-request maxima) and the plan's URL cap.
 Over the rate limit: 429 + Retry-After, as Cloudflare documents; `flex=(per_second, burst)`
-adds the plan's own bucket for tag, host, prefix and everything purges (Pro: 5/s, 25).
+adds the plan's own bucket for tag, host, prefix and everything purges (Pro: 5/s, 25), and
+`files_per_second=(per_second, burst)` makes the rate limit the plan's single-file one, in URLs.
 """
 
 from __future__ import annotations
@@ -56,9 +57,13 @@ class CloudflareEmulator(Emulator):
         max_files: int = 100,
         flex: tuple[float, float] | None = None,
         refuse_files_over: int | None = None,
+        files_per_second: tuple[float, float] | None = None,
         **kwargs: Any,
     ) -> None:
+        if files_per_second:  # the plan's single-file purge limit: URLs a second, a bucket of URLs
+            kwargs["rate"], kwargs["burst"] = files_per_second
         super().__init__(**kwargs)
+        self.files_cost = files_per_second is not None
         self.zone_id, self.api_token, self.api_key, self.email = zone_id, api_token, api_key, email
         self.max_files = max_files
         self.flex, self._flex_tokens, self._flex_stamp = flex, flex[1] if flex else 0.0, time.monotonic()
@@ -105,6 +110,15 @@ class CloudflareEmulator(Emulator):
             return self.throttled(wait)
         self.operations.append(OPERATIONS[match["operation"]])
         return Reply(200, {"success": True, "errors": [], "messages": [], "result": {"id": uuid.uuid4().hex}})
+
+    def cost(self, request: Recorded) -> float:
+        """With `files_per_second`, a single-file purge takes one token per URL (other calls one)."""
+        if not self.files_cost:
+            return 1.0
+        try:
+            return float(len(request.json()["files"]))
+        except (ValueError, KeyError, TypeError):
+            return 1.0
 
     def throttled(self, wait: float) -> Reply:
         reply = envelope(429, 971, "Please wait and consider throttling your request speed")
