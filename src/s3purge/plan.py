@@ -8,6 +8,7 @@ be purged safely is refused, failing only the changes it came from.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -122,21 +123,23 @@ def _admit(target: Target, config: Config) -> Admission:
 
 
 Sources = dict[Target, Collection[str]]
-"""Target -> the sources it is purged for: a target of one source shares that source's 1-tuple (a
-set per target was most of planning's memory); a target of several sources owns a set."""
+"""Target -> the sources it is purged for: a 1-tuple for one source, shared by the targets of one
+change (a set per target was most of planning's memory); a set for several, owned by the target."""
 
 
 def _deduplicated(pairs: Iterable[tuple[Target, str]], config: Config) -> Sources:
     """Target -> its sources, one target per cache object (the vendor says what is the same object)."""
-    first: dict[tuple[str, str, str], dict[str, Target]] = {}  # identities per CDN, action and kind
+    first: defaultdict[tuple[str, str, str], dict[str, Target]] = defaultdict(dict)  # per CDN, action, kind
     sources: Sources = {}
-    alone: dict[str, tuple[str]] = {}
+    alone: tuple[str] = ("",)
     for target, source in pairs:
-        same = first.setdefault((target.cdn, target.action, target.kind), {})
+        same = first[target.cdn, target.action, target.kind]
         target = same.setdefault(config.cdns[target.cdn].provider.identity(target), target)
         had = sources.get(target)
         if had is None:
-            sources[target] = alone.get(source) or alone.setdefault(source, (source,))
+            if alone[0] != source:  # a change's pairs come one after another: they share its 1-tuple
+                alone = (source,)
+            sources[target] = alone
         elif isinstance(had, set):
             had.add(source)
         elif source not in had:  # a second source: the target gets a set of its own
