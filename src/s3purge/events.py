@@ -23,6 +23,11 @@ from s3purge.model import Change, EventKind
 
 RETRY_ENVELOPE = "s3purge"
 """Top-level key of the message s3purge enqueues to retry only the CDNs that failed."""
+REASON_ATTRIBUTE = "s3purge-reason"
+ORIGINAL_ID_ATTRIBUTE = "s3purge-message-id"
+"""The message attributes of a dead letter s3purge sends: why it failed, and the failed message's id."""
+REASON_CHARS = 1000
+"""A dead letter's reason attribute is cut here (the body says what failed)."""
 
 
 @dataclass(slots=True)
@@ -265,6 +270,11 @@ def retry_envelope(changes: list[Change]) -> str:
         for c in changes
     ]
     return json.dumps({RETRY_ENVELOPE: {"version": 1, "changes": items}}, ensure_ascii=False)
+
+
+def dead_letter_attributes(reason: str, original_id: str) -> dict[str, str]:
+    """The message attributes a dead letter carries (`s3purge redrive` lists them)."""
+    return {REASON_ATTRIBUTE: reason[:REASON_CHARS] or "unknown", ORIGINAL_ID_ATTRIBUTE: original_id}
 
 
 def decode_key(raw: str) -> str:

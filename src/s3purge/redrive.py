@@ -6,6 +6,12 @@ it runs), picks those the filters select (bucket, CDN still owed a purge, age), 
   - pipeline: purges it here and now; accepted everywhere -> deleted; accepted by some CDNs
     -> replaced in the DLQ by a copy narrowed to the CDNs that failed again; failed -> kept.
 Everything not deleted is made visible again at the end, so nothing is lost on any error.
+
+A dead letter s3purge sent carries why (`s3purge-reason`) and the original message's id
+(`s3purge-message-id`); SQS's own move after maxReceiveCount carries neither. Sent back to
+the source queue, a message keeps its attributes except `s3purge-reason`: that reason was
+the last outage's, and if SQS moved the message again itself it would be shown as the new
+one. A copy narrowed in the DLQ gets the reason it failed with this time.
 """
 
 from __future__ import annotations
@@ -18,14 +24,25 @@ from typing import TYPE_CHECKING, Any
 
 from s3purge.config import Config
 from s3purge.errors import S3PurgeError
-from s3purge.events import Message, read_message, retry_envelope
+from s3purge.events import (
+    ORIGINAL_ID_ATTRIBUTE,
+    REASON_ATTRIBUTE,
+    Message,
+    dead_letter_attributes,
+    read_message,
+    retry_envelope,
+)
 from s3purge.mapping import targets
 from s3purge.model import Change
 from s3purge.pipeline import Settlement
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
-    from mypy_boto3_sqs.type_defs import MessageTypeDef
+    from mypy_boto3_sqs.type_defs import (
+        MessageAttributeValueOutputTypeDef,
+        MessageAttributeValueTypeDef,
+        MessageTypeDef,
+    )
 
 HOLD_SECONDS = 300
 """Visibility timeout while a redrive holds a message (it reappears by itself if we crash)."""
@@ -59,10 +76,26 @@ class Item:
     result: str = "kept"
     """kept | moved | purged | narrowed"""
     reason: str = ""
+    attributes: dict[str, MessageAttributeValueOutputTypeDef] = field(default_factory=dict)
+    """Its message attributes as received (sent back with it, less the old reason)."""
 
     @property
     def id(self) -> str:
         return self.message.id
+
+    @property
+    def dead_reason(self) -> str | None:
+        """Why s3purge dead-lettered it (None: SQS moved it itself, or someone else sent it)."""
+        return self._string(REASON_ATTRIBUTE)
+
+    @property
+    def original_id(self) -> str | None:
+        """The id of the message that failed (the dead letter is a new message)."""
+        return self._string(ORIGINAL_ID_ATTRIBUTE)
+
+    def _string(self, name: str) -> str | None:
+        value = self.attributes.get(name)
+        return value.get("StringValue") if value is not None else None
 
     @property
     def objects(self) -> list[str]:
@@ -99,6 +132,9 @@ class Redrive:
                     "MessageGroupId": item.group or "s3purge-redrive",
                     "MessageDeduplicationId": hashlib.sha256(item.body.encode()).hexdigest(),
                 }
+            attributes = {name: _resend(value) for name, value in item.attributes.items() if name != REASON_ATTRIBUTE}
+            if attributes:
+                extra["MessageAttributes"] = attributes
             self.client.send_message(QueueUrl=target_url, MessageBody=item.body, **extra)
             self._delete(item, "moved")
 
@@ -119,10 +155,9 @@ class Redrive:
             else:
                 again.pop(message_id, None)  # unreadable: the original stays as it is
         for message_id, changes in again.items():
-            self.client.send_message(QueueUrl=self.dlq_url, MessageBody=retry_envelope(changes))
             failed = sorted({cdn for change in changes for cdn in change.cdns or ()})
             reasons.setdefault(message_id, f"still failing on {', '.join(failed)}")
-            self._delete(selected[message_id], "narrowed")
+            self._narrow(selected[message_id], changes, reasons[message_id])
         for message_id, reason in reasons.items():
             selected[message_id].reason = reason
 
@@ -153,6 +188,7 @@ class Redrive:
                 WaitTimeSeconds=self.wait_seconds,
                 VisibilityTimeout=HOLD_SECONDS,
                 AttributeNames=["All"],
+                MessageAttributeNames=["All"],
             ).get("Messages", [])
             if not batch:
                 return
@@ -172,6 +208,7 @@ class Redrive:
             age=round(now - int(sent) / 1000, 3) if sent and sent.isdigit() else None,
             cdns=cdns,
             group=attributes.get("MessageGroupId"),
+            attributes=dict(received.get("MessageAttributes", {})),
         )
 
     def _skip_reason(self, item: Item) -> str | None:
@@ -193,9 +230,29 @@ class Redrive:
             return f"older than {wanted.newer_than:g}s"
         return None
 
+    def _narrow(self, item: Item, changes: list[Change], reason: str) -> None:
+        """Replace the dead letter by a copy narrowed to `changes`, carrying this failure's reason."""
+        attributes = dead_letter_attributes(reason, item.original_id or item.id)
+        self.client.send_message(
+            QueueUrl=self.dlq_url,
+            MessageBody=retry_envelope(changes),
+            MessageAttributes={name: {"DataType": "String", "StringValue": v} for name, v in attributes.items()},
+        )
+        self._delete(item, "narrowed")
+
     def _delete(self, item: Item, result: str) -> None:
         self.client.delete_message(QueueUrl=self.dlq_url, ReceiptHandle=item.receipt)
         item.result = result
+
+
+def _resend(value: MessageAttributeValueOutputTypeDef) -> MessageAttributeValueTypeDef:
+    """A received attribute as SendMessage takes it (the received one may carry empty list fields)."""
+    out: MessageAttributeValueTypeDef = {"DataType": value["DataType"]}
+    if "StringValue" in value:
+        out["StringValue"] = value["StringValue"]
+    if "BinaryValue" in value:
+        out["BinaryValue"] = value["BinaryValue"]
+    return out
 
 
 def parse_age(text: str) -> float:

@@ -9,7 +9,9 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
+from s3purge.entry import sqs
 from s3purge.entry.cli import main
+from s3purge.pipeline import Dead
 from tests.conftest import serving
 from tests.emulators.base import Emulator, Recorded, Reply
 from tests.fixtures import s3_event
@@ -46,6 +48,13 @@ def queues(boto: Any) -> tuple[str, str]:
 def dead_letters(boto: Any, dlq: str, *keys: tuple[str, str]) -> None:
     for bucket, key in keys:
         boto.sqs.send_message(QueueUrl=dlq, MessageBody=json.dumps(s3_event(key, bucket=bucket)))
+
+
+def dead_lettered(boto: Any, dlq: str, object_: tuple[str, str], reason: str, original_id: str) -> None:
+    """A dead letter as s3purge sends it (entry/sqs.py): the body as received, with its reason and original id."""
+    bucket, key = object_
+    body = json.dumps(s3_event(key, bucket=bucket))
+    assert sqs.send_dead(boto.sqs, dlq, {original_id: Dead(reason, [])}, {original_id: body}) == set()
 
 
 def bodies(boto: Any, url: str) -> list[str]:
@@ -159,11 +168,12 @@ class Down(Emulator):
         return Reply(503)
 
 
-def test_a_partial_success_leaves_a_copy_narrowed_to_the_failing_cdn(
-    boto: Any, queues: tuple[str, str], tmp_path: Path
+def test_a_partial_success_leaves_a_copy_narrowed_to_the_failing_cdn_with_its_reason(
+    boto: Any, queues: tuple[str, str], tmp_path: Path, config: Path
 ) -> None:
     _, dlq = queues
     dead_letters(boto, dlq, ("site", "a.html"))
+    (first_id,) = [m["id"] for m in document(redrive(config, dlq, "--output", "json"))["dead_letters"]]
     with serving(Emulator()) as edge, serving(Down()) as other:
         config = tmp_path / "two.yml"
         config.write_text(
@@ -175,7 +185,42 @@ def test_a_partial_success_leaves_a_copy_narrowed_to_the_failing_cdn(
 
     assert result.exit_code == 1
     assert [r.path for r in edge.requests] == ["/a.html"]
-    (left,) = boto.sqs.receive_message(QueueUrl=dlq, WaitTimeSeconds=0)["Messages"]
+    (left,) = boto.sqs.receive_message(QueueUrl=dlq, WaitTimeSeconds=0, MessageAttributeNames=["All"])["Messages"]
     (change,) = json.loads(left["Body"])["s3purge"]["changes"]
     assert (change["key"], change["cdns"]) == ("a.html", ["other"])  # edge is not purged again next time
     assert "narrowed" in result.stdout and "still failing on other" in result.stdout
+    attributes = {k: v["StringValue"] for k, v in left.get("MessageAttributes", {}).items()}
+    assert attributes == {"s3purge-reason": "still failing on other", "s3purge-message-id": first_id}
+
+
+def test_the_listing_shows_why_each_message_failed(boto: Any, queues: tuple[str, str], config: Path) -> None:
+    _, dlq = queues
+    dead_lettered(boto, dlq, ("site", "a.html"), "edge: HTTP 503\n  Service Unavailable", "first-a")
+    dead_letters(boto, dlq, ("assets", "b.css"))  # moved by SQS itself: no reason
+
+    doc = document(redrive(config, dlq, "--output", "json"))
+    text = redrive(config, dlq, "--dry-run")
+
+    found = {m["objects"][0]: (m["dead_reason"], m["original_id"]) for m in doc["dead_letters"]}
+    assert found == {
+        "site/a.html": ("edge: HTTP 503\n  Service Unavailable", "first-a"),
+        "assets/b.css": (None, None),
+    }
+    lines = text.stdout.splitlines()
+    (a,) = [n for n, line in enumerate(lines) if line.endswith(" site/a.html")]
+    assert lines[a + 1] == "         dead-lettered: edge: HTTP 503 Service Unavailable (was message first-a)"
+    assert text.stdout.count("dead-lettered") == 1  # b.css shows no reason
+    assert bodies(boto, dlq) == ["a.html", "b.css"]
+
+
+def test_sent_back_a_message_keeps_its_original_id_but_not_the_old_reason(
+    boto: Any, queues: tuple[str, str], config: Path
+) -> None:
+    source, dlq = queues
+    dead_lettered(boto, dlq, ("site", "a.html"), "edge: HTTP 503", "first-a")
+
+    assert redrive(config, dlq, "--yes").exit_code == 0
+
+    (back,) = boto.sqs.receive_message(QueueUrl=source, MessageAttributeNames=["All"])["Messages"]
+    assert _key(json.loads(back["Body"])) == "a.html"
+    assert {k: v["StringValue"] for k, v in back["MessageAttributes"].items()} == {"s3purge-message-id": "first-a"}

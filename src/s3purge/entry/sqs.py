@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from s3purge.events import retry_envelope
+from s3purge.events import dead_letter_attributes, retry_envelope
 from s3purge.model import Change
 
 if TYPE_CHECKING:
@@ -33,8 +33,6 @@ CHUNK = 10
 """Entries per SendMessageBatch (SQS's maximum)."""
 CHUNK_BYTES = 200_000
 """Body bytes per SendMessageBatch, below SQS's 256 KiB for the whole call."""
-REASON_CHARS = 1000
-"""A dead letter's reason attribute is cut here (the body says what failed)."""
 
 
 def retry_delay() -> int:
@@ -125,7 +123,7 @@ def send_dead(client: SQSClient, dead_letter_url: str, dead: dict[str, Dead], bo
         _Out(
             message_id,
             retry_envelope(why.changes) if why.changes else bodies.get(message_id) or "(empty)",
-            {"s3purge-reason": why.reason[:REASON_CHARS] or "unknown", "s3purge-message-id": message_id},
+            dead_letter_attributes(why.reason, message_id),
         )
         for message_id, why in dead.items()
     ]

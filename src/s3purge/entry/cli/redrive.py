@@ -132,6 +132,8 @@ def _report(job: Redrive, to: str, target: str | None, send: bool, code: int) ->
         why = item.skipped or item.reason
         age = f"{item.age:.0f}s old" if item.age is not None else "age unknown"
         say(f"{state:8} {item.id} ({age}; {', '.join(sorted(item.cdns)) or '-'}) {', '.join(item.objects[:3])}")
+        if item.dead_reason:
+            say(f"         {_dead_letter_line(item)}")
         if why:
             say(f"         {why}")
     where = f"the source queue {target}" if to == "queue" else "the pipeline"
@@ -144,6 +146,14 @@ def _report(job: Redrive, to: str, target: str | None, send: bool, code: int) ->
     )
 
 
+def _dead_letter_line(item: Item) -> str:
+    """Why s3purge dead-lettered it, on one line (a vendor's answer may hold newlines)."""
+    line = "dead-lettered: " + " ".join((item.dead_reason or "").split())
+    if item.original_id and item.original_id != item.id:
+        line += f" (was message {item.original_id})"
+    return line
+
+
 def _item_doc(item: Item) -> dict[str, Any]:
     return {
         "id": item.id,
@@ -154,4 +164,6 @@ def _item_doc(item: Item) -> dict[str, Any]:
         "skipped": item.skipped,
         "result": item.result,
         "reason": item.reason or None,
+        "dead_reason": item.dead_reason,
+        "original_id": item.original_id,
     }
