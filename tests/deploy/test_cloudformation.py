@@ -1,11 +1,17 @@
-"""Waits on the moto server: boto3's waiters, each way a wait can end as one clear error."""
+"""Waits on the moto server: boto3's waiters, each way a wait can end as one clear error.
+
+Reading a change set's pages: moto never pages DescribeChangeSet, so those tests give a real
+boto3 client a page sequence with botocore's Stubber (the AWS answers are stubbed, not our code).
+"""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
+import boto3
 import pytest
+from botocore.stub import Stubber
 
 from s3purge.deploy import DeployError
 from s3purge.deploy import cloudformation as cfn
@@ -40,3 +46,73 @@ def test_a_failure_state_is_left_to_the_caller_to_explain(account: Aws, boto: An
     cfn.wait(account.client("cloudformation"), "stack_delete_complete", timeout=cfn.DELAY, StackName="done")
     stack = cfn.describe(account, "done")
     assert stack is not None and stack["StackStatus"] == "UPDATE_COMPLETE"
+
+
+CHANGE_SET = "arn:aws:cloudformation:eu-west-1:123456789012:changeSet/s3purge-1/0a1b"
+
+
+def change(n: int) -> dict[str, Any]:
+    resource = {"Action": "Add", "LogicalResourceId": f"Topic{n}", "ResourceType": "AWS::SNS::Topic"}
+    return {"Type": "Resource", "ResourceChange": resource}
+
+
+def page(first: int, count: int, token: str | None) -> dict[str, Any]:
+    answer = {
+        "ChangeSetId": CHANGE_SET,
+        "Status": "CREATE_COMPLETE",
+        "Changes": [change(first + n) for n in range(count)],
+    }
+    return answer | ({"NextToken": token} if token else {})
+
+
+def stubbed() -> tuple[Any, Stubber]:
+    client = boto3.client(
+        "cloudformation", region_name="eu-west-1", aws_access_key_id="stub", aws_secret_access_key="stub"
+    )
+    return client, Stubber(client)
+
+
+class OneClient:
+    """A session handing out the one stubbed client (deploy asks its session for each client)."""
+
+    region_name = "eu-west-1"
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def client(self, service: str) -> Any:
+        return self._client
+
+
+def test_deploy_shows_every_change_of_a_change_set_longer_than_a_page() -> None:
+    client, stub = stubbed()
+    stub.add_response("create_change_set", {"Id": CHANGE_SET, "StackId": "stack"})
+    stub.add_response("describe_change_set", page(0, 100, "page-2"), {"ChangeSetName": CHANGE_SET})  # the waiter
+    stub.add_response("describe_change_set", page(0, 100, "page-2"), {"ChangeSetName": CHANGE_SET})
+    stub.add_response(
+        "describe_change_set", page(100, 100, "page-3"), {"ChangeSetName": CHANGE_SET, "NextToken": "page-2"}
+    )
+    stub.add_response("describe_change_set", page(200, 7, None), {"ChangeSetName": CHANGE_SET, "NextToken": "page-3"})
+    plan = cfn.Plan("big", {"Parameters": []}, TEMPLATE, {"CodeKey": "code.zip"})
+    shown: list[str] = []
+
+    with stub:
+        change_set = cfn.propose(Aws(OneClient(client), "123456789012", "aws"), plan, shown.append)
+
+    stub.assert_no_pending_responses()
+    assert change_set == CHANGE_SET
+    assert shown == [f"  + Topic{n} (AWS::SNS::Topic)" for n in range(207)]
+
+
+def test_a_change_set_whose_pages_never_end_is_one_error() -> None:
+    client, stub = stubbed()
+    stub.add_response("describe_change_set", page(0, 1, "again"), {"ChangeSetName": CHANGE_SET})
+    for _ in range(cfn.CHANGE_SET_PAGES - 1):
+        stub.add_response(
+            "describe_change_set", page(0, 1, "again"), {"ChangeSetName": CHANGE_SET, "NextToken": "again"}
+        )
+
+    with stub, pytest.raises(DeployError, match=rf"more than {cfn.CHANGE_SET_PAGES} pages of changes$"):
+        cfn.read_change_set(client, CHANGE_SET)
+
+    stub.assert_no_pending_responses()  # it asked exactly CHANGE_SET_PAGES times

@@ -20,6 +20,8 @@ DELAY = 3
 STACK_TIMEOUT = 1800.0
 CHANGE_SET_TIMEOUT = 300.0
 DONE = ("CREATE_COMPLETE", "UPDATE_COMPLETE")
+CHANGE_SET_PAGES = 20
+"""DescribeChangeSet pages read at most: 100 changes a page, four times a 500-resource stack."""
 SYMBOLS = {"Add": "+", "Modify": "~", "Remove": "-", "Import": "+", "Dynamic": "?"}
 
 
@@ -205,7 +207,7 @@ def _change_set(aws: Aws, plan: Plan) -> tuple[str | None, list[dict[str, Any]]]
     change_set = str(created["Id"])
     with doing(f"wait for change set of stack {name}"):
         wait(cloudformation, "change_set_create_complete", timeout=CHANGE_SET_TIMEOUT, ChangeSetName=change_set)
-        described = cloudformation.describe_change_set(ChangeSetName=change_set)
+        described = read_change_set(cloudformation, change_set)
     if described["Status"] == "FAILED":
         reason = str(described.get("StatusReason", ""))
         if "didn't contain changes" in reason or "No updates" in reason:
@@ -214,6 +216,17 @@ def _change_set(aws: Aws, plan: Plan) -> tuple[str | None, list[dict[str, Any]]]
             return None, []
         raise DeployError(f"CloudFormation refused the change set for stack {name}: {reason}")
     return change_set, list(described.get("Changes", []))
+
+
+def read_change_set(cloudformation: Any, change_set: str) -> dict[str, Any]:
+    """DescribeChangeSet with the Changes of every page (boto3 has no paginator for it)."""
+    pages = [cloudformation.describe_change_set(ChangeSetName=change_set)]
+    while token := pages[-1].get("NextToken"):
+        if len(pages) == CHANGE_SET_PAGES:  # a token that never ends would loop forever
+            raise DeployError(f"change set {change_set}: more than {CHANGE_SET_PAGES} pages of changes")
+        pages.append(cloudformation.describe_change_set(ChangeSetName=change_set, NextToken=token))
+    first = {key: value for key, value in pages[0].items() if key != "NextToken"}
+    return first | {"Changes": [change for page in pages for change in page.get("Changes", [])]}
 
 
 def _show_changes(changes: list[dict[str, Any]], old: dict[str, str], new: dict[str, str], say: Say) -> None:
