@@ -75,7 +75,7 @@ With both rules on but not firing, escalate.py counts changed URLs per directory
 one dict update per URL) and plan.py builds the escalated dict; kept targets keep their source
 records as they are. That counting is the floor of the rule: it has to see every URL.
 """,
-    "memory": """
+    "plan-memory": """
 Planning holds, per target: the Target and its URL (most of it), one (target, source) pair, an
 entry in the dedupe and sources dicts; a target of one source shares that source's 1-tuple, and
 sources that route alike share one frozenset of CDNs. The peak is while deduplicating, when the
