@@ -183,7 +183,9 @@ def run() -> Section:
     moto = Moto().start()
     try:
         distribution = _distribution(moto.url)
-        specs = [spec(v, **({"window": 0.001} if v == "highwinds" else {})) for v in VENDORS if v != "cloudfront"]
+        # Highwinds' window off (0 s): this counts calls, and two calls of 100 URIs a millisecond apart
+        # drew a 429 and a retry in a 1 ms window (a call more than counted).
+        specs = [spec(v, **({"window": 0.0} if v == "highwinds" else {})) for v in VENDORS if v != "cloudfront"]
         specs += [spec("http"), Spec("tests.vendors.test_cloudfront:CloudFrontGate", {"upstream": moto.url})]
         names = [*(v for v in VENDORS if v != "cloudfront"), "http2", "cloudfront"]
         with Host(specs) as host:
