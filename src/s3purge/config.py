@@ -41,7 +41,7 @@ from s3purge.errors import ConfigError
 from s3purge.locations import Loc, dotted, is_legacy
 from s3purge.model import Action, EventKind, TargetKind
 from s3purge.providers import known_vendors, provider_class
-from s3purge.providers.base import Provider
+from s3purge.providers.base import Provider, VendorOptions
 from s3purge.secrets import Secret
 from s3purge.spellings import SPELLINGS, Spelling
 
@@ -247,8 +247,9 @@ def _cdn(name: str, raw: Any, checker: Checker) -> tuple[Cdn | None, type[Provid
     options = checker.struct(own, cls.Options, at, also_known=ACCOUNT_FIELDS)
     if account is Checker.INVALID:
         return None, cls
-    checker.problems += _account_checks(at, account, cls)
-    if options is Checker.INVALID:
+    valid = options is not Checker.INVALID
+    checker.problems += _account_checks(at, account, cls, options if valid else None)
+    if not valid:
         return None, cls
     provider = cls(name, options)
     cdn = Cdn(
@@ -262,15 +263,20 @@ def _cdn(name: str, raw: Any, checker: Checker) -> tuple[Cdn | None, type[Provid
     return cdn, cls
 
 
-def _account_checks(at: Loc, account: Account, cls: type[Provider]) -> Problems:
+def _account_checks(at: Loc, account: Account, cls: type[Provider], options: VendorOptions | None) -> Problems:
+    """Common settings against the vendor, and against the account's own options when they are valid."""
     problems: Problems = []
     thresholds: dict[TargetKind, int | None] = {
         "prefix": account.prefix_threshold,
         "everything": account.everything_threshold,
     }
     for kind, threshold in thresholds.items():
-        if threshold is not None and not cls.supports.get(kind):
+        if threshold is None:
+            continue
+        if not cls.supports.get(kind):
             problems.append(((*at, f"{kind}_threshold"), f"vendor {cls.vendor!r} cannot purge by {kind}"))
+        elif options is not None and (why := options.cannot(kind)):
+            problems.append(((*at, f"{kind}_threshold"), f"vendor {cls.vendor!r} {why}"))
     if account.max_items is not None and (too_many := cls.limits.max_items_problem(account.max_items)):
         problems.append(((*at, "max_items"), f"vendor {cls.vendor!r} {too_many}; lower or remove max_items"))
     return problems

@@ -165,3 +165,35 @@ def test_a_config_of_many_routes_reads_each_struct_type_once(monkeypatch: pytest
     config = parse(GOOD + routes)
     assert len(config.routes("site")) == 51
     assert len(asked) == len(set(asked))  # none twice (none at all once this process has seen each type)
+
+
+AKAMAI = """\
+cdns:
+  ak:
+    vendor: akamai
+    host: akab-x.purge.akamaiapis.net
+    client_token: {env: AK_CLIENT}
+    client_secret: {env: AK_SECRET}
+    access_token: {env: AK_ACCESS}
+    everything_threshold: 1000
+buckets:
+  site:
+    - {cdn: ak, hosts: [www.example.com], concurrency: 0}
+"""
+
+
+def test_akamai_everything_without_cp_codes_is_a_config_error_in_the_one_report() -> None:
+    """Akamai purges "everything" by CP code: without any, the first burst over the threshold
+    would be refused and dead-letter whole; the route's own problem comes in the same report."""
+    assert error_of(AKAMAI).splitlines() == [
+        "multicdn.config.yml: 2 problems",
+        "  multicdn.config.yml:8: cdns.ak.everything_threshold: vendor 'akamai' has no purge-all:"
+        " list the account's CP codes under cp_codes",
+        "  multicdn.config.yml:11: buckets.site[0].concurrency: unknown field (known: action, cdn, events, hosts,"
+        " index_documents, path_prefix, prefix, schemes, spellings, strip_prefix, suffix, tags, tags_from_metadata,"
+        " verify)",
+    ]
+    fixed = AKAMAI.replace(", concurrency: 0", "").replace(
+        "    everything_threshold:", "    cp_codes: [1]\n    everything_threshold:"
+    )
+    assert parse(fixed).cdns["ak"].escalation.everything == 1000

@@ -62,6 +62,11 @@ class AkamaiOptions(VendorOptions, frozen=True):
         if not self.edgerc and not (self.host or self.api_base):
             raise ValueError("needs host (the akab-….purge.akamaiapis.net name from the credentials)")
 
+    def cannot(self, kind: TargetKind) -> str:
+        if kind == "everything" and not self.cp_codes:
+            return "has no purge-all: list the account's CP codes under cp_codes"
+        return ""
+
 
 class Akamai(Provider):
     vendor = "akamai"

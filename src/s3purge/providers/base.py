@@ -72,6 +72,11 @@ class VendorOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
         """The options by name, as written in the config."""
         return msgspec.structs.asdict(self)
 
+    def cannot(self, kind: TargetKind) -> str:
+        """Why this account cannot purge by `kind` though its vendor can ('' when it can): config
+        refuses a threshold that escalates to it, rather than the first burst over it failing."""
+        return ""
+
     def secrets(self) -> list[Secret]:
         found: list[Secret] = []
         for value in self.fields().values():
