@@ -355,3 +355,50 @@ def _read_all(terminal: Any) -> str:
             break
         chunks.append(chunk)
     return b"".join(chunks).decode("utf-8", "replace")
+
+
+ONE_DOCUMENT_CASES = {
+    # success, where it is cheap (nothing sent, nothing on AWS)
+    "plan": (["plan", "site/public/a.html"], 0),
+    "replay dry run": (["replay", "{events}", "--dry-run"], 0),
+    "purge dry run": (["purge", "--cdn", "edge", "--key", "site/public/a.html", "--dry-run"], 0),
+    "config check": (["config", "check", "{config}"], 0),
+    "config migrate": (["config", "migrate", "{legacy}", "{new}"], 0),
+    "config migrate to stdout": (["config", "migrate", "{legacy}", "-"], 0),
+    # usage errors: at the root, in each command, and in the nested group's commands
+    "no such command": (["nosuch"], 2),
+    "root option": (["--bogus"], 2),
+    "worker": (["worker"], 2),
+    "plan usage": (["plan", "--bogus"], 2),
+    "replay usage": (["replay"], 2),
+    "purge usage": (["purge", "site/public/a.html"], 2),
+    "redrive usage": (["redrive"], 2),
+    "config without a command": (["config"], 2),
+    "config check usage": (["config", "check", "a.yml", "b.yml"], 2),
+    "config migrate missing NEW": (["config", "migrate", "{legacy}"], 2),
+    "config migrate existing NEW": (["config", "migrate", "{legacy}", "{config}"], 2),
+    "demo usage": (["demo", "--bogus"], 2),
+    "deploy usage": (["deploy", "--bogus"], 2),
+    "destroy usage": (["destroy", "--bogus"], 2),
+    "template usage": (["template", "--bogus"], 2),
+}
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+@pytest.mark.parametrize("case", sorted(ONE_DOCUMENT_CASES))
+def test_every_command_prints_exactly_one_json_document(tmp_path: Path, case: str, where: str) -> None:
+    path = http_config(tmp_path, "http://127.0.0.1:9")
+    (tmp_path / "legacy.yml").write_text(SAMPLE.read_text())
+    (tmp_path / "events.json").write_text(json.dumps(s3_event("site", "public/a.html")))
+    names = {"config": path, "legacy": tmp_path / "legacy.yml", "events": tmp_path / "events.json"}
+    args, code = ONE_DOCUMENT_CASES[case]
+    args = [arg.format(**names, new=tmp_path / f"new-{where}.yml") for arg in args]
+    json_args = ["--output", "json"]
+
+    given = [*json_args, *args] if where == "before" else [*args, *json_args]
+    result = run("--config", str(path), *given, env={"PURGE_TOKEN": TOKEN})
+
+    assert result.exit_code == code, result.output
+    assert len(result.stdout.splitlines()) == 1, result.stdout  # one document, on one line
+    doc = document(result)
+    assert ("error" in doc) == (code == 2)

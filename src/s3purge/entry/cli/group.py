@@ -20,6 +20,16 @@ class CommandGroup(click.Group):
         add_common_options(cmd)
         super().add_command(cmd, name)
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if ctx.parent is None:
+            _json_from(ctx, args)
+        try:
+            return super().parse_args(ctx, args)
+        except click.ClickException as error:
+            if ctx.parent is None:  # the root's own options were wrong: nothing below will speak
+                output.emit_error(error.format_message(), error.exit_code)
+            raise
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
@@ -27,7 +37,8 @@ class CommandGroup(click.Group):
             raise
         except click.ClickException as error:
             _name_command(ctx)
-            output.emit_error(error.format_message(), error.exit_code)
+            if ctx.parent is None:  # a nested group (config) passes it up: one document, from the root
+                output.emit_error(error.format_message(), error.exit_code)
             raise
         except Exception as error:
             message = _known_error(error)
@@ -37,6 +48,24 @@ class CommandGroup(click.Group):
             click.echo(f"error: {message}", err=True)
             output.emit_error(message, EXIT_USAGE)
             sys.exit(EXIT_USAGE)
+
+
+def _json_from(ctx: click.Context, args: list[str]) -> None:
+    """--output, wherever it stands, known before anything is parsed.
+
+    A usage error stops click before the option's callback runs (`config check --output
+    json --bogus`): the error must still be the JSON document. The last --output wins, as in click.
+    """
+    wanted = None
+    for n, arg in enumerate(args):
+        if arg == "--":
+            break
+        if arg == "--output" and n + 1 < len(args):
+            wanted = args[n + 1]
+        elif arg.startswith("--output="):
+            wanted = arg.partition("=")[2]
+    if wanted in ("json", "text"):
+        ctx.meta.setdefault("s3purge.output", output.Settings()).json = wanted == "json"
 
 
 def _known_error(error: Exception) -> str | None:
