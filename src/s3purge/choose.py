@@ -8,11 +8,17 @@ costs fewer paid items over the whole burst: the changes' distinct tags, or thei
 URL paths after the account's prefix/everything rules (wildcards). On a tie, exact paths win
 unless those rules fired (a tag is no wider than a wildcard). Changes with only URLs or only
 tags keep what they have; vendors that do not bill per item purge both, as before.
+
+Only tags from templates may replace URLs: derived from the key, they were on the old cached
+copy too. Tags read from the object's metadata (`tags_from_metadata`) are the NEW object's; a
+cached old copy may carry others or none, so a change with such tags keeps its URLs and those
+tags both (its template tags stay choosable: its URLs already evict it).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from itertools import repeat
 
@@ -37,11 +43,12 @@ class _Options:
     urls: list[tuple[Target, str]] = field(default_factory=list)
 
 
-def choose(per_change: Iterable[tuple[str, list[Target]]], config: Config) -> Choice:
-    """Each change's (source, targets) -> the (target, source) pairs to plan, tags or URLs chosen by price."""
+def choose(per_change: Iterable[tuple[str, list[Target], AbstractSet[Target]]], config: Config) -> Choice:
+    """Each change's (source, targets, its tags from metadata) -> the (target, source) pairs to plan,
+    tags or URLs chosen by price."""
     result = Choice()
     groups: dict[tuple[str, Action], _Options] = {}
-    for source, found in per_change:
+    for source, found, pinned in per_change:
         for (cdn, action), targets in _by_cdn(found).items():
             group = groups.get((cdn, action))
             if group is None:  # not setdefault: that would build an _Options per change
@@ -49,6 +56,10 @@ def choose(per_change: Iterable[tuple[str, list[Target]]], config: Config) -> Ch
             billed = config.cdns[cdn].provider.billed_per_item
             if not billed or not {"url", "tag"} <= {t.kind for t in targets}:
                 group.fixed.extend(zip(targets, repeat(source)))
+                continue
+            if not pinned.isdisjoint(targets):  # tags from metadata: an addition, never a replacement
+                group.fixed += [(t, source) for t in targets if t.kind != "tag" or t in pinned]
+                group.tags += [(t, source) for t in targets if t.kind == "tag" and t not in pinned]
                 continue
             group.tags += [(t, source) for t in targets if t.kind == "tag"]
             group.urls += [(t, source) for t in targets if t.kind != "tag"]
@@ -80,7 +91,9 @@ def _cheaper(cdn: str, group: _Options, config: Config) -> tuple[list[tuple[Targ
     reason = f"{by_tags} paid items by tag against {by_urls} by URL path"
     if urls_wide:
         reason += " (after prefix/everything rules)"
-    return kept, Decision(cdn, "tags" if tagged else "paths", kept[0][0], distinct, reason)
+    # kept is empty only when every change with template tags keeps its URLs (tags from metadata)
+    shown = kept[0][0] if kept else next(t for t, _ in group.fixed if t.kind == "url")
+    return kept, Decision(cdn, "tags" if tagged else "paths", shown, distinct, reason)
 
 
 def paid_items(cdn: str, targets: list[Target], config: Config) -> tuple[int, bool]:

@@ -48,6 +48,22 @@ def route_targets(route: Route, change: Change) -> Iterator[Target]:
         yield Target(route.cdn, route.action, "tag", tag)
 
 
+def from_metadata(change: Change, config: Config) -> frozenset[Target]:
+    """The change's tag targets read from its object's metadata: the NEW object's tags, which a
+    cached old copy need not carry, so they are purged besides its URLs, never instead (choose.py)."""
+    if change.metadata is None:
+        return NONE
+    return frozenset(
+        Target(route.cdn, route.action, "tag", tag)
+        for route in config.routes(change.bucket)
+        if route.tags_from_metadata is not None and applies(route, change)
+        for tag in metadata_tags(route, change)
+    )
+
+
+NONE: frozenset[Target] = frozenset()
+
+
 def metadata_tags(route: Route, change: Change) -> list[str]:
     """The tags the object carries in the user metadata the route names (comma-separated)."""
     if route.tags_from_metadata is None or change.metadata is None:

@@ -16,7 +16,7 @@ from s3purge.capabilities import Admission, Limits, Thresholds
 from s3purge.choose import choose
 from s3purge.config import Config
 from s3purge.escalate import Decision, escalate
-from s3purge.mapping import targets
+from s3purge.mapping import from_metadata, targets
 from s3purge.model import Batch, Change, Target
 
 
@@ -55,20 +55,22 @@ def plan(changes: Iterable[Change], config: Config) -> Plan:
 
 def _mapped(
     changes: Iterable[Change], config: Config, routed: dict[str, frozenset[str]], bad: dict[str, str]
-) -> Iterator[tuple[str, list[Target]]]:
-    """Each change's (source, targets); notes where each source routes, and why a change cannot be mapped."""
+) -> Iterator[tuple[str, list[Target], frozenset[Target]]]:
+    """Each change's (source, targets, its tags from metadata); notes where each source routes, and
+    why a change cannot be mapped."""
     alike: dict[frozenset[str], frozenset[str]] = {}  # most changes route to the same CDNs: one set for them
     for change in changes:
         had = routed.get(change.source, frozenset())
         try:
             found = list(targets(change, config))
+            pinned = from_metadata(change, config)
         except Exception as error:  # noqa: BLE001 - e.g. a lone surrogate no URL or tag can spell: this change only
             bad.setdefault(change.source, f"key {change.key[:80]!r} cannot be mapped ({type(error).__name__})")
             routed[change.source] = had
             continue
         cdns = had.union(target.cdn for target in found)
         routed[change.source] = alike.setdefault(cdns, cdns)
-        yield change.source, found
+        yield change.source, found, pinned
 
 
 def plan_targets(wanted: Iterable[Target], config: Config, source: str = "manual") -> Plan:

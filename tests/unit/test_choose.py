@@ -25,7 +25,7 @@ KEYS = st.lists(st.builds("{}/{}.html".format, st.sampled_from("abc"), st.sample
 def test_each_change_keeps_all_its_urls_or_all_its_tags_at_the_lower_price(keys: list[str]) -> None:
     changes = [Change("site", key, "created", f"m{i}") for i, key in enumerate(keys)]
     per_change = [(c.source, list(targets(c, CONFIG))) for c in changes]
-    chosen = choose(per_change, CONFIG)
+    chosen = choose([(source, found, frozenset()) for source, found in per_change], CONFIG)  # no metadata
     kept: dict[str, set[Target]] = {}
     for target, source in chosen.pairs:
         kept.setdefault(source, set()).add(target)

@@ -327,3 +327,39 @@ def test_cli_plan_shows_the_tag_choice(tmp_path: Path) -> None:
     assert "[cf] tags rule: img (1 paid items by tag against 3 by URL path)" in result.output
     assert "<Path>#img</Path>" in result.output and "<Path>/img/0.png</Path>" not in result.output
     assert "[cf] paid paths: 1 " in result.output
+
+
+# --- tags from object metadata: an addition, never a replacement --------------------------------
+
+
+WITH_METADATA = f"hosts: [{HOST}], tags_from_metadata: cache-tag, "
+
+
+def from_metadata(keys: list[str], tags: str, event: str = "created", tag: str = "m") -> list[Change]:
+    """Changes whose objects carry `tags` in x-amz-meta-cache-tag (removed objects carry none)."""
+    metadata = (("cache-tag", tags),) if event == "created" else None
+    return [Change("site", k, event, f"{tag}{n}", metadata=metadata) for n, k in enumerate(keys)]  # type: ignore[arg-type]
+
+
+def planned_paths(cfg: Config, found: list[Change]) -> list[str]:
+    provider = cfg.cdns["cf"].provider
+    assert isinstance(provider, CloudFront)
+    return sorted(p for b in plan(found, cfg).batches for p in provider.paths(b))
+
+
+def test_tags_from_metadata_never_replace_the_urls_of_the_new_object() -> None:
+    # 3 objects tagged product-1 now: any cached OLD copy may be tagged otherwise, or not at all;
+    # only its URL surely evicts it, so the one cheap tag must not replace the 3 paths
+    cfg = tagged("https://cloudfront.amazonaws.com", "E1", "[]", hosts=WITH_METADATA)
+    keys = ["p/1.html", "p/2.html", "p/3.html"]
+    assert planned_paths(cfg, from_metadata(keys, "product-1")) == ["#product-1", *(f"/{k}" for k in keys)]
+
+
+def test_only_template_tags_replace_urls_beside_tags_from_metadata() -> None:
+    cfg = tagged("https://cloudfront.amazonaws.com", "E1", '["{dirname}"]', hosts=WITH_METADATA)
+    created = from_metadata(["p/1.html", "p/2.html"], "shop")
+    removed = from_metadata(["p/3.html", "p/4.html", "p/5.html"], "", event="removed", tag="r")
+    # created: URLs and their metadata tag, the template tag #p adds nothing they need;
+    # removed: no metadata, so #p (from the key, on the old copies too) replaces their 3 paths
+    assert planned_paths(cfg, created + removed) == ["#p", "#shop", "/p/1.html", "/p/2.html"]
+    assert planned_paths(cfg, created) == ["#shop", "/p/1.html", "/p/2.html"]
