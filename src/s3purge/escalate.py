@@ -24,7 +24,7 @@ from typing import Literal
 
 from s3purge.capabilities import Supports
 from s3purge.capabilities import Thresholds as Thresholds  # noqa: PLC0414  (planners import it from here)
-from s3purge.model import Action, Target
+from s3purge.model import Action, Target, site_root, url_path
 
 Rule = Literal["prefix", "everything", "wildcard", "tags", "paths"]
 """wildcard: not an escalation, but a key whose `*` the vendor reads as a wildcard (plan.py);
@@ -137,18 +137,3 @@ def ancestors(url: str) -> list[str]:
     root = site_root(url)
     parts = url[len(root) :].split("/")[:-1]
     return [root + "".join(p + "/" for p in parts[:n]) for n in range(len(parts) + 1)]
-
-
-def site_root(url: str) -> str:
-    """`https://h/a/b.png` -> `https://h/` (target URLs are absolute, with no query or fragment)."""
-    return url[: _path_start(url)] + "/"
-
-
-def url_path(url: str) -> str:
-    """`https://h/a/b.png` -> `/a/b.png`."""
-    return url[_path_start(url) :] or "/"
-
-
-def _path_start(url: str) -> int:
-    start = url.find("/", url.index("://") + 3)
-    return start if start >= 0 else len(url)

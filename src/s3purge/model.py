@@ -118,3 +118,19 @@ class Report:
 
     def failures(self) -> Iterable[Outcome]:
         return (o for o in self.outcomes if not o.ok)
+
+
+# Target URLs as the planners (escalate) and vendor modules (highwinds) both read them.
+def site_root(url: str) -> str:
+    """`https://h/a/b.png` -> `https://h/` (an absolute target URL)."""
+    return url[: _path_start(url)] + "/"
+
+
+def url_path(url: str) -> str:
+    """`https://h/a/b.png` -> `/a/b.png`."""
+    return url[_path_start(url) :] or "/"
+
+
+def _path_start(url: str) -> int:
+    start = url.find("/", url.index("://") + 3)
+    return start if start >= 0 else len(url)

@@ -174,3 +174,16 @@ def test_the_check_sees_lazy_relative_imports_and_cycles() -> None:
     assert cycles({"s3purge.model": {"s3purge.config"}, "s3purge.config": {"s3purge.model"}}) == [
         ["s3purge.config", "s3purge.model"]
     ]
+
+
+def test_providers_depend_on_the_model_and_each_other_only() -> None:
+    """A vendor module needs the model and the provider base, never a planner beside it (escalate, pacing)."""
+    model = set(LAYERS[0])
+    leaks = [
+        f"{a} -> {b}"
+        for a, targets in kept(graph()).items()
+        if a == PROVIDERS or a.startswith(PROVIDERS + ".")
+        for b in targets
+        if b not in model and b != PROVIDERS and not b.startswith(PROVIDERS + ".")
+    ]
+    assert leaks == []

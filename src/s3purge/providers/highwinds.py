@@ -18,8 +18,7 @@ from typing import ClassVar
 
 import httpx
 
-from s3purge.escalate import site_root
-from s3purge.model import Batch
+from s3purge.model import Batch, site_root
 from s3purge.providers.answers import json_body
 from s3purge.providers.base import Limits, Provider, Rate, VendorOptions
 from s3purge.providers.striketracker import StrikeTrackerAuth, account_segment, headers
