@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import math
+import re
 from typing import Any
+
+import pytest
 
 from s3purge import config as config_module
 from s3purge.deploy import Options, template
@@ -57,3 +61,48 @@ def test_a_direct_trigger_has_no_queue_to_watch(loaded: config_module.Config) ->
 
     assert "OldestMessageAlarm" not in built
     assert "Dashboard" in built
+
+
+@pytest.mark.parametrize(
+    ("failures", "calls", "fires"),
+    [(3, 0, True), (0, 0, False), (1, 100, False), (5, 10, True), (0, 7, False)],
+)
+def test_the_failure_rate_alarm_fires_on_failures_without_calls(
+    loaded: config_module.Config, failures: int, calls: int, fires: bool
+) -> None:
+    # A CDN whose secret cannot be fetched fails every batch without a single call.
+    built = resources(loaded, Options(name="purger"))
+    rate = built["FailureRateAlarm0cf"]["Properties"]
+    (expression,) = [m["Expression"] for m in rate["Metrics"] if m.get("ReturnData")]
+
+    value = metric_math(expression, failures=failures, calls=calls)
+
+    assert rate["ComparisonOperator"] == "GreaterThanThreshold"
+    assert (value > rate["Threshold"]) is fires  # NaN (no value: x / 0) never breaches
+
+
+def metric_math(expression: str, **values: float) -> float:
+    """The subset of CloudWatch metric math the alarms use, on one data point: IF, + - * /, comparisons.
+
+    As in CloudWatch, x / 0 is no value (NaN here) and IF picks its branch per data point.
+    """
+
+    class Point(float):
+        def __truediv__(self, other: float) -> float:
+            return Point(math.nan if other == 0 else float(self) / other)
+
+        def __rtruediv__(self, other: float) -> float:
+            return Point(math.nan if self == 0 else other / float(self))
+
+        def __mul__(self, other: float) -> float:
+            return Point(float(self) * other)
+
+        __rmul__ = __mul__
+
+    def if_(condition: float, then: float, otherwise: float) -> float:
+        return then if condition else otherwise
+
+    names = {name: Point(value) for name, value in values.items()}
+    assert set(re.findall(r"[A-Za-z_]+", expression)) <= {"IF", *names}, expression
+    result: float = eval(expression.replace("IF(", "if_("), {"__builtins__": {}, "if_": if_}, names)  # noqa: S307
+    return result

@@ -19,6 +19,9 @@ Json = dict[str, Any]
 NAMESPACE = "s3purge"  # s3purge.metrics.NAMESPACE, not imported: deploy never loads the runtime's modules
 FAILURE_RATE_PERCENT = 10
 """Alarm when more than this share of a CDN's calls ended in a failed batch over 5 minutes."""
+FAILURE_RATE = "IF(calls > 0, 100 * failures / calls, IF(failures > 0, 100, 0))"
+"""Failures per call, in percent; failures without any call count as 100 %: a CDN can fail without
+calling at all (its secret cannot be fetched, its targets are refused), and failures / 0 is no value."""
 SERVICE_COUNTS = ("Skipped", "BadMessages")
 OLDEST_MESSAGE_SECONDS = 900
 """Alarm when a change has waited this long in the queue (purges are falling behind)."""
@@ -62,7 +65,7 @@ def _failure_rate(options: Options, cdn: str, actions: list[Any]) -> Json:
         "Metrics": [
             metric("failures", "Failures"),
             metric("calls", "Calls"),
-            {"Id": "rate", "Expression": "100 * failures / calls", "Label": "failure %", "ReturnData": True},
+            {"Id": "rate", "Expression": FAILURE_RATE, "Label": "failure %", "ReturnData": True},
         ],
         "EvaluationPeriods": 1,
         "Threshold": FAILURE_RATE_PERCENT,
