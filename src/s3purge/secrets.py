@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, ClassVar
 
 from s3purge.errors import ConfigError
 
@@ -31,6 +31,8 @@ class Secret:
     """A secret value, or a reference to one that `resolve` fills in."""
 
     __slots__ = ("_value", "key", "name", "source")
+    in_header: ClassVar[bool] = False
+    """Sent as a header value, so it must be printable ASCII as well (HeaderSecret)."""
 
     def __init__(self, source: str, name: str = "", key: str | None = None, value: str | None = None):
         self.source, self.name, self.key, self._value = source, name, key, value
@@ -41,7 +43,7 @@ class Secret:
         if isinstance(raw, Secret):
             return raw
         if isinstance(raw, str):
-            return cls("plain", value=check_value(raw, "the value"))
+            return cls("plain", value=check_value(raw, "the value", header=cls.in_header))
         if isinstance(raw, Mapping):
             refs = [s for s in SOURCES if s in raw]
             extra = set(raw) - set(SOURCES) - {"key"}
@@ -88,20 +90,31 @@ class Secret:
         return hash((self.source, self.name, self.key))
 
 
+class HeaderSecret(Secret):
+    """A secret sent as an HTTP header value: refused unless printable ASCII, at config check when
+    inline and at resolve time when referenced, since every request carrying it would fail."""
+
+    __slots__ = ()
+    in_header = True
+
+
 Fetch = Callable[[Secret], str]
 """Fetches one secret's value (the CLI's dry runs use a placeholder); raises ConfigError."""
 SSM_BATCH = 10
 """Names per GetParameters call (the API's maximum)."""
 
 
-def check_value(value: str, what: str) -> str:
-    """A usable secret value: not empty, no surrounding whitespace, no control characters."""
+def check_value(value: str, what: str, header: bool = False) -> str:
+    """A usable secret value: not empty, no surrounding whitespace, no control characters; for a
+    header, nothing but printable ASCII. Messages name `what`, never the value."""
     if not value:
         raise ValueError(f"{what} is empty")
     if value != value.strip():
         raise ValueError(f"{what} starts or ends with whitespace (a pasted newline?)")
     if any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in value):
         raise ValueError(f"{what} contains control characters")
+    if header and not value.isascii():
+        raise ValueError(f"{what} is not printable ASCII (it is sent in a header)")
     return value
 
 
@@ -132,7 +145,8 @@ def fetch(secrets: Iterable[Secret], fetchers: Mapping[str, Fetch] | None = None
         try:
             if isinstance(value, Exception):
                 raise value
-            checked = check_value(value, f"{ref.describe()}: the value")
+            header = any(secret.in_header for secret in group)
+            checked = check_value(value, f"{ref.describe()}: the value", header=header)
         except (ConfigError, ValueError) as error:
             problems.update(dict.fromkeys(group, str(error)))
             continue

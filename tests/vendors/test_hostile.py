@@ -118,7 +118,10 @@ buckets:
     - {{cdn: good, hosts: [www.example.com]}}
 """
         )
-        resolve(cfg.secrets())
+        with pytest.raises(ConfigError, match="env:PURGE_TOKEN: the value is not printable ASCII"):
+            resolve(cfg.secrets())  # refused at resolve time; the request boundary is the last line of defence
+        (secret,) = cfg.secrets()
+        secret._value = value  # as if resolution had let it through
         report = run(cfg, executor, "a.html")
     assert bad.requests == [] and [r.path for r in good.requests] == ["/a.html"]
     ((retryable, detail),) = failures(report)

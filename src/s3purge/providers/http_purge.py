@@ -20,7 +20,7 @@ from s3purge.checks import EndpointUrl, HttpToken, UrlPath
 from s3purge.errors import Rejected
 from s3purge.model import Batch
 from s3purge.providers.base import PRINTABLE_ASCII, Limits, Provider, TagRules, VendorOptions, Wildcards, join
-from s3purge.secrets import Secret
+from s3purge.secrets import HeaderSecret
 
 
 class HttpPurgeOptions(VendorOptions, frozen=True):
@@ -36,7 +36,7 @@ class HttpPurgeOptions(VendorOptions, frozen=True):
     soft_tag_header: HttpToken = "Xkey-Soft"
     scheme_in_cache_key: bool = False
     """True for caches keyed on the scheme (nginx's default key): send X-Forwarded-Proto."""
-    headers: dict[HttpToken, Secret] = {}
+    headers: dict[HttpToken, HeaderSecret] = {}
     """Extra headers on every request, e.g. a shared purge token."""
 
 
