@@ -255,9 +255,23 @@ def test_worker_refuses_a_bad_url_a_missing_queue_an_unreachable_endpoint(
         assert result.exit_code == 2
         assert len(result.stderr.splitlines()) == 1, result.stderr
         assert result.stderr.startswith("error: ")
-    assert "my-queue" in bad_url.stderr
+    assert bad_url.stderr == (
+        "error: --queue-url 'my-queue' is not a queue URL (expected https://sqs.REGION.amazonaws.com/ACCOUNT/NAME)\n"
+    )
     assert "the queue does not exist" in missing.stderr
     assert "Could not connect to the endpoint URL" in unreachable.stderr
+
+
+def test_the_worker_takes_the_region_from_the_queue_url_when_none_is_set(tmp_path: Path, aws: Moto) -> None:
+    path = http_config(tmp_path, "http://127.0.0.1:9")
+    url = "https://sqs.eu-west-1.amazonaws.com/123456789012/no-such-queue"
+    no_region = {"AWS_DEFAULT_REGION": None, "AWS_REGION": None, "AWS_CONFIG_FILE": str(tmp_path / "none")}
+
+    result = run("worker", "--config", str(path), "--queue-url", url, env={**no_region, "PURGE_TOKEN": TOKEN})  # type: ignore[dict-item]
+
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: AWS: the queue does not exist"), result.stderr  # asked eu-west-1
+    assert os.environ["AWS_DEFAULT_REGION"] == "us-east-1"  # this command's region only
 
 
 def test_no_credentials_is_one_line(tmp_path: Path) -> None:

@@ -163,6 +163,17 @@ def test_no_single_source_queue_asks_for_one(boto: Any, config: Path) -> None:
     assert result.stderr == f"error: {lonely}: 0 source queue(s) (none); name one with --to-queue\n"
 
 
+def test_a_url_that_is_no_queue_url_is_one_line(config: Path) -> None:
+    result = redrive(config, "notaurl")
+    to_queue = redrive(config, "https://sqs.us-east-1.amazonaws.com/123456789012/dlq", "--to-queue", "q")
+
+    assert (result.exit_code, to_queue.exit_code) == (2, 2)
+    assert result.stderr == (
+        "error: --dlq-url 'notaurl' is not a queue URL (expected https://sqs.REGION.amazonaws.com/ACCOUNT/NAME)\n"
+    )
+    assert to_queue.stderr.startswith("error: --to-queue 'q' is not a queue URL")
+
+
 class Down(Emulator):
     def answer(self, request: Recorded) -> Reply:
         return Reply(503)

@@ -39,17 +39,17 @@ def _on_verbose(ctx: click.Context, param: click.Parameter, value: int) -> None:
 
 def _on_profile(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
     if value:
-        ctx.find_root().with_resource(_environ(AWS_PROFILE=value))
+        ctx.find_root().with_resource(environ(AWS_PROFILE=value))
 
 
 def _on_region(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
     if value:
         output.settings().region = value
-        ctx.find_root().with_resource(_environ(AWS_REGION=value, AWS_DEFAULT_REGION=value))
+        ctx.find_root().with_resource(environ(AWS_REGION=value, AWS_DEFAULT_REGION=value))
 
 
 @contextlib.contextmanager
-def _environ(**values: str) -> Iterator[None]:
+def environ(**values: str) -> Iterator[None]:
     """AWS settings for this command only (boto3 reads them from the environment)."""
     saved = {name: os.environ.get(name) for name in values}
     os.environ.update(values)

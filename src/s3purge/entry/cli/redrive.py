@@ -12,6 +12,7 @@ from s3purge import config as config_module
 from s3purge import secrets
 from s3purge.entry import output
 from s3purge.entry.cli.base import CONFIG, SEND_DEADLINE, asker, setup_logs
+from s3purge.entry.cli.queues import queue_url
 from s3purge.entry.output import EXIT_FAILED, EXIT_OK, note, say
 from s3purge.events import Message
 from s3purge.pipeline import Settlement
@@ -67,6 +68,9 @@ def redrive(
     """
     from s3purge.entry.sqs import sqs_client
 
+    dlq_url = queue_url("--dlq-url", dlq_url)
+    if to_queue is not None:
+        to_queue = queue_url("--to-queue", to_queue)
     loaded = config_module.load(config_path)
     unknown = sorted(set(cdns) - set(loaded.cdns))
     if unknown:

@@ -9,6 +9,7 @@ import click
 from s3purge import config as config_module
 from s3purge.entry import output
 from s3purge.entry.cli.base import CONFIG, DEBUG, setup_logs
+from s3purge.entry.cli.queues import queue_url as checked_queue_url
 
 
 @click.command()
@@ -20,10 +21,7 @@ def worker(queue_url: str, wait_seconds: int, config_path: str, debug: bool) -> 
     """Consume S3 events from SQS until SIGTERM (JSON log lines on stdout)."""
     from s3purge.entry.worker import Worker
 
-    if not queue_url.startswith(("https://", "http://")):
-        raise output.Refused(
-            f"--queue-url {queue_url!r}: give the queue URL (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME)"
-        )
+    queue_url = checked_queue_url("--queue-url", queue_url)
     pipeline = _pipeline(config_path)
     setup_logs(service=True, debug=debug)
     stopwatch = output.Stopwatch()
