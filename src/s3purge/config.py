@@ -29,7 +29,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import msgspec
 from msgspec import Meta
@@ -40,10 +40,11 @@ from s3purge.checks import TAG_FIELDS, Checker, EndpointUrl, Host, TagTemplate, 
 from s3purge.errors import ConfigError
 from s3purge.locations import Loc, dotted, is_legacy
 from s3purge.model import Action, EventKind, TargetKind
-from s3purge.providers import known_vendors, provider_class
-from s3purge.providers.base import Provider, VendorOptions
 from s3purge.secrets import Secret
 from s3purge.spellings import SPELLINGS, Spelling
+
+if TYPE_CHECKING:  # the pure core imports config: the provider layer (and httpx) loads only with an account
+    from s3purge.providers.base import Provider, VendorOptions
 
 __all__ = ["TAG_FIELDS", "Cdn", "Config", "Route", "load", "parse"]
 
@@ -230,6 +231,8 @@ def _mapping(value: Any) -> dict[Any, Any]:
 
 def _cdn(name: str, raw: Any, checker: Checker) -> tuple[Cdn | None, type[Provider] | None]:
     """One account: its common settings, its vendor and that vendor's options, checked together."""
+    from s3purge.providers import known_vendors, provider_class  # here, not at the top: see TYPE_CHECKING
+
     at: Loc = ("cdns", name)
     if not isinstance(raw, dict):
         checker.struct(raw, Account, at)  # reports what it is instead of a mapping

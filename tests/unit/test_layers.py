@@ -7,6 +7,9 @@ TYPE_CHECKING included: a cycle hidden in a function is still a cycle a reader h
 from __future__ import annotations
 
 import ast
+import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -46,6 +49,7 @@ PURE_CORE = (
     "s3purge.plan",
     "s3purge.escalate",
     "s3purge.pacing",
+    "s3purge.choose",
     "s3purge.freshness",
 )
 PROVIDERS = "s3purge.providers"
@@ -158,6 +162,24 @@ def test_the_pure_core_never_imports_providers() -> None:
         if b == PROVIDERS or b.startswith(PROVIDERS + ".")
     ]
     assert leaks == []
+
+
+def test_importing_the_pure_core_loads_neither_providers_nor_httpx() -> None:
+    """What actually loads, not only what the source names: config (which the core imports) may
+    reach the provider layer only where an account is built, and under TYPE_CHECKING."""
+    script = (
+        "import importlib, json, sys\n"
+        "loaded = {}\n"
+        "for name in sys.argv[1:]:\n"
+        "    importlib.import_module(name)\n"
+        "    loaded[name] = sorted(m for m in sys.modules if m == 'httpx' or m.startswith('s3purge.providers'))\n"
+        "print(json.dumps(loaded))\n"
+    )
+    # One fresh interpreter: each module is imported in turn, so the first that loads them is named.
+    args = [sys.executable, "-c", script, *PURE_CORE, "s3purge.providers.base"]
+    loaded = json.loads(subprocess.run(args, capture_output=True, text=True, check=True).stdout)
+    assert {name: loaded[name] for name in PURE_CORE} == {name: [] for name in PURE_CORE}
+    assert "httpx" in loaded["s3purge.providers.base"]  # the check can fail
 
 
 def test_every_allowed_exception_is_still_needed() -> None:
