@@ -7,6 +7,7 @@ Keys are never encoded twice: the events module decodes them exactly once.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from posixpath import splitext
 
@@ -21,7 +22,7 @@ def targets(change: Change, config: Config) -> Iterator[Target]:
     """Everything `change` purges, over every route of its bucket."""
     for route in config.routes(change.bucket):
         if applies(route, change):
-            yield from route_targets(route, change)
+            yield from route_targets(route, change, config)
 
 
 def applies(route: Route, change: Change) -> bool:
@@ -33,7 +34,7 @@ def applies(route: Route, change: Change) -> bool:
     )
 
 
-def route_targets(route: Route, change: Change) -> Iterator[Target]:
+def route_targets(route: Route, change: Change, config: Config) -> Iterator[Target]:
     for path in url_paths(route, change.key):
         for host in route.hosts:
             for scheme in SCHEMES[route.schemes]:
@@ -44,7 +45,7 @@ def route_targets(route: Route, change: Change) -> Iterator[Target]:
             tag = template.format(**fields)
             if tag:
                 yield Target(route.cdn, route.action, "tag", tag)
-    for tag in metadata_tags(route, change):
+    for tag in metadata_tags(route, change, config):
         yield Target(route.cdn, route.action, "tag", tag)
 
 
@@ -57,19 +58,27 @@ def from_metadata(change: Change, config: Config) -> frozenset[Target]:
         Target(route.cdn, route.action, "tag", tag)
         for route in config.routes(change.bucket)
         if route.tags_from_metadata is not None and applies(route, change)
-        for tag in metadata_tags(route, change)
+        for tag in metadata_tags(route, change, config)
     )
 
 
 NONE: frozenset[Target] = frozenset()
 
 
-def metadata_tags(route: Route, change: Change) -> list[str]:
-    """The tags the object carries in the user metadata the route names (comma-separated)."""
+def metadata_tags(route: Route, change: Change, config: Config) -> list[str]:
+    """The tags the object carries in the user metadata the route names, split where the route's
+    vendor reads separate tags (a comma; whitespace too for Fastly's Surrogate-Key, xkey)."""
     if route.tags_from_metadata is None or change.metadata is None:
         return []
     value = dict(change.metadata).get(route.tags_from_metadata, "")
-    return list(dict.fromkeys(tag.strip() for tag in value.split(",") if tag.strip()))
+    rules = config.cdns[route.cdn].provider.tag_rules
+    return list(dict.fromkeys(split_tags(value, "," if rules is None else rules.separators)))
+
+
+def split_tags(value: str, separators: str) -> list[str]:
+    """`value` cut at each separator character (a space: at any whitespace), empty parts dropped."""
+    pattern = "[" + re.escape(separators.replace(" ", "")) + (r"\s" if " " in separators else "") + "]"
+    return [tag for part in re.split(pattern, value) if (tag := part.strip())]
 
 
 def url_paths(route: Route, key: str) -> list[str]:

@@ -1,7 +1,8 @@
 """Tags that belong with the object: read from its S3 user metadata (HeadObject).
 
 A route with `tags_from_metadata: cache-tag` purges, besides its URLs and tag templates,
-the comma-separated tags the object carries in `x-amz-meta-cache-tag`: the same metadata
+the tags the object carries in `x-amz-meta-cache-tag` (separated as its vendor's TagRules
+say: commas, and whitespace for Fastly and xkey): the same metadata
 CloudFront, Cloudflare (Cache-Tag), Fastly (Surrogate-Key) and Akamai (Edge-Cache-Tag) can
 be set up to serve as the object's tags, so a tag such as `product-123` that no key template
 can derive is purged too.

@@ -89,3 +89,25 @@ def test_options_are_checked_and_iam_grants_get_object_only_where_used() -> None
     )
     grants = [s for s in statements(both, Options()) if "s3:GetObject" in str(s["Action"])]
     assert [g["Resource"] for g in grants] == [[{"Fn::Sub": "arn:${AWS::Partition}:s3:::site/*"}]]
+
+
+def test_fastly_surrogate_keys_stored_space_separated_are_separate_tags(boto: Any) -> None:
+    from tests.emulators.fastly import TOKEN, FastlyEmulator
+
+    boto.s3.create_bucket(Bucket="site")
+    # Surrogate-Key is space-separated: stored as served, "product-123 home" is two keys, not "product-123%20home"
+    boto.s3.put_object(Bucket="site", Key="p.html", Body=b"x", Metadata={"surrogate-key": "product-123  home\tsale,x"})
+    with serving(FastlyEmulator()) as fastly:
+        account = f'vendor: fastly, api_base: "{fastly.url}", api_token: {TOKEN}, service_id: SU1Z0isxPaozGVKXdv0eY'
+        route = "tags_from_metadata: surrogate-key"
+        cfg = parse(f"cdns:\n  fy: {{{account}}}\nbuckets:\n  site:\n    - {{cdn: fy, {route}}}\n")
+        report = purge(cfg, MetadataReader(s3=boto.s3), Change("site", "p.html", "created", "m1"))
+    assert report.ok, [o.detail for o in report.failures()]
+    assert sorted(fastly.purged_keys) == ["home", "product-123", "sale", "x"]
+
+
+def test_comma_separated_vendors_keep_spaces_inside_their_tags() -> None:
+    from s3purge.mapping import split_tags
+
+    assert split_tags(" a b , c,,d ", ",") == ["a b", "c", "d"]  # Cloudflare, CloudFront, Akamai: a comma only
+    assert split_tags(" a b , c,,d\n", ", ") == ["a", "b", "c", "d"]

@@ -59,6 +59,9 @@ class TagRules:
     """ASCII punctuation a tag may hold as is, besides letters, digits and `-._~`."""
     max_length: int | None = None
     case_sensitive: bool = True
+    separators: str = ","
+    """What separates tags in the header the vendor reads them from, so in the S3 metadata
+    they are stored in (`tags_from_metadata`); a space stands for any whitespace."""
 
 
 class VendorOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

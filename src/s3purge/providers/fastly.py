@@ -57,7 +57,7 @@ class Fastly(Provider):
         "everything": ("/service/{service_id}/purge_all",),
     }
     # Surrogate-Key headers separate keys by spaces; a key is at most 1,024 bytes.
-    tag_rules = TagRules(allowed=PRINTABLE_ASCII, max_length=1024)
+    tag_rules = TagRules(allowed=PRINTABLE_ASCII, max_length=1024, separators=", ")  # Surrogate-Key: space
     hints: ClassVar = {
         **dict.fromkeys(
             (401, 403), "check api_token: it needs scope purge_select (purge_all for everything) on this service"

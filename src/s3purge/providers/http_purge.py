@@ -54,7 +54,7 @@ class HttpPurge(Provider):
     endpoints: ClassVar = {"url": ("{path_prefix}/*",), "prefix": ("/",), "everything": ("/",), "tag": ("/",)}
     wildcards = Wildcards(trailing_only=True, note="on caches with partial-key purge (nginx)")
     # xkey splits its header on spaces and commas; the header must stay printable ASCII.
-    tag_rules = TagRules(allowed=PRINTABLE_ASCII.replace(",", ""))
+    tag_rules = TagRules(allowed=PRINTABLE_ASCII.replace(",", ""), separators=", ")  # xkey: space or comma
     hints: ClassVar = {}
     other_hint = "the cache refused: check its purge ACL allows this host"
 
