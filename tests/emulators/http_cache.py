@@ -1,10 +1,11 @@
 """A self-hosted cache's purge endpoint (Varnish VCL conventions), strict like the vendor emulators.
 
 There is no vendor spec: the contract is the VCL of the demo's real Varnish (s3purge/demo/bed.py),
-whose conventions providers/http_purge.py defaults to: PURGE of an object path with the public Host, BAN
-of "/" with an anchored path regex in X-Ban-Url, PURGEKEYS of "/" with Xkey-Purge tags. Any
-other method, path or header set is a violation (400); a request without the shared token
-header is refused with 403, as the cache's ACL would.
+whose conventions providers/http_purge.py defaults to: PURGE of an object path and its query (the
+default vcl_hash keys on req.url, query included) with the public Host, BAN of "/" with an anchored
+path regex in X-Ban-Url, PURGEKEYS of "/" with Xkey-Purge tags. Any other method, path or header
+set is a violation (400); a request without the shared token header is refused with 403, as the
+cache's ACL would.
 """
 
 from __future__ import annotations
@@ -39,13 +40,13 @@ class HttpCacheEmulator(Emulator):
 
 
 def _purge(request: Recorded) -> str:
-    if not request.path.startswith("/") or request.query:
-        raise Invalid(f"PURGE of {request.path!r}: an object path, no query")
+    if not request.path.startswith("/"):
+        raise Invalid(f"PURGE of {request.path!r}: an object path")
     if _is_endpoint(request.headers.get("host", "")):
         raise Invalid("PURGE without the public Host header: the cache stores objects per Host")
     if extra := PURGE_ONLY & request.headers.keys():
         raise Invalid(f"PURGE with ban/tag headers {sorted(extra)}")
-    return request.path
+    return f"{request.path}?{request.query}" if request.query else request.path  # the query is in the cache key
 
 
 def _ban(request: Recorded) -> str:

@@ -17,7 +17,9 @@ from s3purge import config
 from s3purge.entry.cli import main
 from s3purge.entry.cli.urls import pasted_url
 from tests.conftest import serving
+from tests.emulators import http_cache
 from tests.emulators.base import Emulator, Invalid, Recorded, Reply
+from tests.emulators.http_cache import HttpCacheEmulator
 
 SAMPLE = Path(__file__).parents[2] / "examples" / "legacy.multicdn.config.yml"
 TOKEN = "purge-token-SECRET-42"
@@ -141,6 +143,53 @@ def test_a_pasted_url_keeps_its_port_and_query_and_gets_an_idna_host() -> None:
         "",
     )
     assert pasted_url("https://h/100%.txt") == (["https://h/100%25.txt"], "")  # a lone '%' is a percent sign
+
+
+def test_a_pasted_query_is_shown_then_purged_on_the_strict_cache(tmp_path: Path) -> None:
+    """The cache-busted copy (`?v=2`) is its own cache object in Varnish and nginx: purge that, not /p.html."""
+    with serving(HttpCacheEmulator()) as cache:
+        path = http_config(tmp_path, cache.url)
+        args = ("purge", "--config", str(path), "--cdn", "edge", f"https://{HOST}/p.html?v=2&x=a+b")
+        env = {"PURGE_TOKEN": http_cache.TOKEN}
+
+        shown = run(*args, "--dry-run", env=env)
+        assert cache.requests == []
+        sent = run(*args, "--yes", env=env)
+
+    assert shown.exit_code == 0, shown.output
+    assert f"PURGE {cache.url}/p.html?v=2&x=a+b\n" in shown.output
+    assert sent.exit_code == 0, sent.output
+    assert cache.purged == [("PURGE", HOST, "/p.html?v=2&x=a+b")] and cache.violations == []
+    assert "query" not in shown.output + sent.output  # nothing dropped, nothing to warn about
+
+
+@pytest.mark.parametrize("cdn", ["ak", "cf", "fa", "ec", "hw"])
+def test_every_vendor_but_cloudfront_sends_the_query(tmp_path: Path, cdn: str) -> None:
+    path = tmp_path / "five.yml"
+    path.write_text(FIVE)
+
+    result = run("purge", "--config", str(path), "--cdn", cdn, "--dry-run", "https://www.acme.co/p.html?v=2")
+
+    assert result.exit_code == 0, result.output
+    assert "/p.html?v=2" in result.output and "without their query" not in result.output
+
+
+def test_a_query_cloudfront_cannot_carry_is_named_with_what_is_purged_instead(tmp_path: Path) -> None:
+    path = tmp_path / "cloudfront.yml"
+    path.write_text(
+        "cdns:\n  dist:\n    vendor: cloudfront\n    distribution_ids: [E2QWRUHAPOMQZL]\n"
+        "buckets:\n  site:\n    - {cdn: dist, hosts: [www.acme.co]}\n"
+    )
+
+    result = run("purge", "--config", str(path), "--cdn", "dist", "--dry-run", "https://www.acme.co/p.html?v=2")
+
+    assert result.exit_code == 0, result.output
+    assert "<Path>/p.html</Path>" in result.output and "v=2</Path>" not in result.output
+    assert (
+        "'https://www.acme.co/p.html?v=2': CDN 'dist' (cloudfront) purges URLs without their query:"
+        " it purges /p.html, and a copy cached under ?v=2 may stay;"
+        " --prefix https://www.acme.co/p.html purges every query variant"
+    ) in " ".join(result.output.split())
 
 
 @given(st.text(max_size=60))

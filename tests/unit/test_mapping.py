@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, quote_plus, urlsplit
 
 import httpx
 import pytest
@@ -11,9 +11,11 @@ from hypothesis import strategies as st
 
 from s3purge.config import Config, parse
 from s3purge.errors import ConfigError
+from s3purge.events import read_lambda_event
 from s3purge.mapping import targets
 from s3purge.model import Change
 from s3purge.spellings import _RAW, SPELLINGS, decode, spell, spellings
+from tests.fixtures import s3_event
 
 CONFIG = """
 cdns:
@@ -240,3 +242,16 @@ def test_a_caret_is_purged_escaped_and_raw(key: str) -> None:
     # engines that follow the URL Standard before 2024 (Node 20) send '^' raw: that copy is purged too
     assert any("^" in path for path in found) == ("^" in key)
     assert found[:1] == [spell(key, "browser")]
+
+
+@given(st.tuples(KEYS, KEYS).map("?".join).filter(lambda key: len(key.encode()) <= 1017))
+def test_a_question_mark_in_an_event_key_is_its_path_never_a_query(key: str) -> None:
+    """A pasted URL may carry a query; a key from S3 never does: its '?' is a character of the name."""
+    _, messages = read_lambda_event(s3_event(quote_plus("public/" + key)))  # as S3 writes it
+    (change,) = messages[0].changes
+    found = [t.value for t in targets(change, parse(CONFIG)) if t.kind == "url"]
+    assert found
+    for url in found:
+        parts = urlsplit(url)
+        assert parts.query == "" and parts.fragment == "" and "?" not in url and "#" not in url
+        assert decode(parts.path).startswith("/static/" + key.partition("?")[0])  # '?' is spelled %3F

@@ -1,7 +1,8 @@
 """Self-hosted caches (Varnish, nginx, Traffic Server): HTTP PURGE, BAN and tag purge.
 
 Each URL is purged with one request per cache endpoint, sent to the endpoint with the
-public Host header, so the cache finds the object it stored for that Host and path.
+public Host header, so the cache finds the object it stored for that Host, path and query
+(a pasted `/p.html?v=2` is purged as that: Varnish's and nginx's default keys hold the query).
 Prefixes and "everything" are BAN requests carrying a path regex in a header; tags go
 in a header (Varnish xkey). Method and header names are options, since these are VCL
 conventions, not a standard.
@@ -87,8 +88,9 @@ class HttpPurge(Provider):
         headers["Host"] = url.netloc
         if opts.scheme_in_cache_key:
             headers["X-Forwarded-Proto"] = url.scheme
-        if batch.kind == "url":
-            target = join(endpoint, opts.path_prefix + (url.path or "/"))
+        if batch.kind == "url":  # the exact request: Varnish's and nginx's default cache keys hold the query
+            query = f"?{url.query}" if url.query else ""
+            target = join(endpoint, opts.path_prefix + (url.path or "/") + query)
             return httpx.Request(opts.purge_method, target, headers=headers)
         headers[opts.ban_header] = "^" + re.escape(url.path or "/")  # prefix and everything
         return httpx.Request(opts.ban_method, join(endpoint, "/"), headers=headers)

@@ -14,7 +14,7 @@ from s3purge.config import Cdn, Config
 from s3purge.entry import output
 from s3purge.entry.cli.base import CONFIG, asker, execute, placeholder_secrets, setup_logs, split_object
 from s3purge.entry.cli.show import batch_doc, refused_docs, report_outcomes, show_batches, show_refused
-from s3purge.entry.cli.urls import pasted_url
+from s3purge.entry.cli.urls import dropped_query, pasted_url
 from s3purge.entry.output import note, say, warn
 from s3purge.mapping import targets
 from s3purge.model import Action, Change, Target, TargetKind
@@ -159,6 +159,8 @@ def _url_targets(cdn: Cdn, urls: Iterable[str], action: Action | None) -> list[T
         spelled, fragment = pasted_url(url)
         if fragment:
             warn(f"{url!r}: #{fragment} dropped (a fragment never reaches a server)")
+        if spelled and (dropped := dropped_query(cdn.provider, spelled[0])):
+            warn(f"{url!r}: {dropped}")
         found.extend(Target(cdn.name, chosen, "url", value) for value in spelled)
     return found
 

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
 import click
 import httpx
 
+from s3purge.model import Target
+from s3purge.providers.base import Provider
 from s3purge.spellings import decode, spellings
 
 _HOST = re.compile(r"[a-z0-9.-]+|[0-9a-f:.]*:[0-9a-f:.]*")
@@ -31,6 +34,26 @@ def pasted_url(url: str) -> tuple[list[str], str]:
     origin, tail = _origin(url, parsed), f"?{parsed.query.decode('ascii')}" if parsed.query else ""
     exact = [] if _BROKEN_ESCAPE.search(typed) else [f"{origin}{typed}{tail}"]  # '100%.txt': S3 refuses it
     return list(dict.fromkeys([*exact, *(f"{origin}/{path}{tail}" for path in spellings(key))])), fragment
+
+
+def dropped_query(provider: Provider, url: str) -> str:
+    """Why `provider` purges `url` without its query, and what it purges instead ('' when it keeps it).
+
+    Read off the vendor's cache identity, which is what it sends for a target: two URLs that differ
+    only in their query are one identity for a vendor whose purge cannot carry a query (CloudFront
+    invalidation paths as its module builds them). So no vendor module declares it a second time."""
+    query = urlsplit(url).query
+    if not query:
+        return ""
+    bare = url.partition("?")[0]
+    instead = provider.identity(Target(provider.name, "purge", "url", bare))
+    if provider.identity(Target(provider.name, "purge", "url", url)) != instead:
+        return ""
+    wider = f"; --prefix {bare} purges every query variant" if "prefix" in provider.supports else ""
+    return (
+        f"CDN {provider.name!r} ({provider.vendor}) purges URLs without their query: it purges {instead},"
+        f" and a copy cached under ?{query} may stay{wider}"
+    )
 
 
 def _typed(url: str, head: str) -> httpx.URL:
