@@ -7,20 +7,18 @@ Syntax (fixed; every vendor option typed `Secret` accepts it):
     token: "literal"                                # plaintext: works, but deploy warns
 
 A Secret never shows its value in str(), repr(), logs or error messages; call `.reveal()`
-only where the value goes onto the wire.
+only where the value goes onto the wire. Values kept in AWS are fetched by secrets_aws.py.
 """
 
 from __future__ import annotations
 
-import functools
-import json
 import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
 
+from s3purge import secrets_aws
 from s3purge.errors import ConfigError
 
 SOURCES = ("env", "ssm", "secretsmanager")
@@ -100,8 +98,6 @@ class HeaderSecret(Secret):
 
 Fetch = Callable[[Secret], str]
 """Fetches one secret's value (the CLI's dry runs use a placeholder); raises ConfigError."""
-SSM_BATCH = 10
-"""Names per GetParameters call (the API's maximum)."""
 
 
 def check_value(value: str, what: str, header: bool = False) -> str:
@@ -155,7 +151,7 @@ def fetch(secrets: Iterable[Secret], fetchers: Mapping[str, Fetch] | None = None
     return problems
 
 
-Outcome = str | ConfigError
+Outcome = secrets_aws.Outcome
 
 
 def _fetch_refs(refs: list[Secret], fetchers: Mapping[str, Fetch]) -> dict[Secret, Outcome]:
@@ -169,7 +165,7 @@ def _fetch_refs(refs: list[Secret], fetchers: Mapping[str, Fetch]) -> dict[Secre
             found.update((ref, _one(one, ref)) for ref in group)
             del by_source[source]
     if by_source:
-        found.update(_from_aws(by_source))
+        found.update(secrets_aws.fetch(by_source))
     return found
 
 
@@ -187,104 +183,13 @@ def _from_env(secret: Secret) -> str:
     return value
 
 
-def _from_aws(by_source: Mapping[str, list[Secret]]) -> dict[Secret, Outcome]:
-    """SSM parameters and Secrets Manager secrets, every call in flight at once."""
-    clients = {source: _client(source) for source in by_source}
-    jobs: list[Callable[[], dict[Secret, Outcome]]] = []
-    ssm = by_source.get("ssm", [])
-    for start in range(0, len(ssm), SSM_BATCH):
-        jobs.append(functools.partial(_ssm_batch, clients.get("ssm"), ssm[start : start + SSM_BATCH]))
-    by_id: dict[str, list[Secret]] = {}
-    for secret in by_source.get("secretsmanager", []):
-        by_id.setdefault(secret.name, []).append(secret)
-    jobs += [functools.partial(_secretsmanager, clients.get("secretsmanager"), group) for group in by_id.values()]
-    found: dict[Secret, Outcome] = {}
-    if len(jobs) == 1:
-        return jobs[0]()
-    with ThreadPoolExecutor(min(len(jobs), 8), thread_name_prefix="s3purge-secrets") as pool:
-        for result in pool.map(lambda job: job(), jobs):
-            found.update(result)
-    return found
-
-
-_CLIENTS: dict[str, Any] = {}
-_CLIENTS_LOCK = threading.Lock()
-
-
-def _client(service: str) -> Any:
-    """One boto3 client per service and process (creating one costs tens of milliseconds)."""
-    with _CLIENTS_LOCK:
-        if service not in _CLIENTS:
-            import boto3  # only for configs that keep secrets in AWS: the Lambda runtime provides it
-
-            _CLIENTS[service] = boto3.client(service)  # type: ignore[call-overload]
-        return _CLIENTS[service]
-
-
-def _ssm_batch(client: Any, group: list[Secret]) -> dict[Secret, Outcome]:
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    names = list(dict.fromkeys(secret.name for secret in group))
-    try:
-        answer = client.get_parameters(Names=names, WithDecryption=True)
-    except (BotoCoreError, ClientError) as error:
-        return {secret: ConfigError(f"{secret.describe()}: {_aws_reason(error)}") for secret in group}
-    values: dict[str, str] = {}
-    for parameter in answer.get("Parameters", []):
-        value = str(parameter.get("Value", ""))
-        selector = str(parameter.get("Selector") or "")
-        for name in (parameter.get("Name"), parameter.get("ARN")):
-            if name:
-                values[str(name)] = values[f"{name}{selector}"] = value
-    return {
-        secret: values[secret.name]
-        if secret.name in values
-        else ConfigError(f"{secret.describe()}: ParameterNotFound (or not readable)")
-        for secret in group
-    }
-
-
-def _secretsmanager(client: Any, group: list[Secret]) -> dict[Secret, Outcome]:
-    """Secrets that name one secret id (with different JSON keys): one call."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    try:
-        text = str(client.get_secret_value(SecretId=group[0].name).get("SecretString", ""))
-    except (BotoCoreError, ClientError) as error:
-        return {secret: ConfigError(f"{secret.describe()}: {_aws_reason(error)}") for secret in group}
-    return {secret: _json_field(secret, text) for secret in group}
-
-
-def _json_field(secret: Secret, text: str) -> Outcome:
-    if secret.key is None:
-        return text
-    try:
-        return str(json.loads(text)[secret.key])
-    except (ValueError, KeyError, TypeError):
-        return ConfigError(f"{secret.describe()}: not a JSON object with that key")
-
-
-def _aws_reason(error: Exception) -> str:
-    response = getattr(error, "response", None)
-    if isinstance(response, dict):
-        return str(response.get("Error", {}).get("Code", type(error).__name__))
-    return type(error).__name__
-
-
 _LOCAL: dict[str, Fetch] = {
     "env": _from_env,
     "plain": lambda secret: secret.reveal(),
 }
 
 
-def _one_from_aws(secret: Secret) -> str:
-    value = _from_aws({secret.source: [secret]})[secret]
-    if isinstance(value, ConfigError):
-        raise value
-    return value
-
-
-DEFAULT_FETCHERS: dict[str, Fetch] = {**_LOCAL, "ssm": _one_from_aws, "secretsmanager": _one_from_aws}
+DEFAULT_FETCHERS: dict[str, Fetch] = {**_LOCAL, "ssm": secrets_aws.one, "secretsmanager": secrets_aws.one}
 """Every source, one secret at a time (callers that override some sources start from these)."""
 
 

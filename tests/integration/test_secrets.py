@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from s3purge import secrets
+from s3purge import secrets, secrets_aws
 from s3purge.config import parse
 from s3purge.model import Change
 from s3purge.pipeline import Pipeline
@@ -34,9 +34,9 @@ def test_parameters_come_ten_to_a_call_and_a_missing_one_is_named(boto: Any) -> 
     wanted = [Secret("ssm", f"/s3purge/p{i}") for i in range(12)]
     wanted += [Secret("ssm", "/s3purge/p3"), Secret("ssm", "/s3purge/missing")]  # the same parameter twice
     wanted += [Secret("secretsmanager", "s3purge/api", "a"), Secret("secretsmanager", "s3purge/api", "b")]
-    ssm_calls = count_calls(secrets._client("ssm"), "GetParameters")
-    one_by_one = count_calls(secrets._client("ssm"), "GetParameter")
-    sm_calls = count_calls(secrets._client("secretsmanager"), "GetSecretValue")
+    ssm_calls = count_calls(secrets_aws._client("ssm"), "GetParameters")
+    one_by_one = count_calls(secrets_aws._client("ssm"), "GetParameter")
+    sm_calls = count_calls(secrets_aws._client("secretsmanager"), "GetSecretValue")
 
     problems = secrets.fetch(wanted)
 

@@ -22,6 +22,7 @@ LAYERS: list[tuple[str, ...]] = [  # lowest first: a module imports only its own
     (
         *("s3purge", "s3purge.model", "s3purge.capabilities", "s3purge.errors", "s3purge.locations"),
         *("s3purge.checks", "s3purge.spellings", "s3purge.yamlfile", "s3purge.secrets", "s3purge.logs"),
+        "s3purge.secrets_aws",
         "s3purge.configfile",
     ),
     # providers depend on the model only; pure helpers over the model sit beside them
