@@ -67,12 +67,20 @@ NONE: frozenset[Target] = frozenset()
 
 def metadata_tags(route: Route, change: Change, config: Config) -> list[str]:
     """The tags the object carries in the user metadata the route names, split where the route's
-    vendor reads separate tags (a comma; whitespace too for Fastly's Surrogate-Key, xkey)."""
+    vendor reads separate tags (a comma; whitespace too for Fastly's Surrogate-Key, xkey), at most
+    as many as the vendor reads from one object (the first ones)."""
+    return stored_tags(route, change, config)[0]
+
+
+def stored_tags(route: Route, change: Change, config: Config) -> tuple[list[str], int]:
+    """(metadata_tags, how many more the object carries than its vendor reads)."""
     if route.tags_from_metadata is None or change.metadata is None:
-        return []
+        return [], 0
     value = dict(change.metadata).get(route.tags_from_metadata, "")
     rules = config.cdns[route.cdn].provider.tag_rules
-    return list(dict.fromkeys(split_tags(value, "," if rules is None else rules.separators)))
+    found = list(dict.fromkeys(split_tags(value, "," if rules is None else rules.separators)))
+    cap = None if rules is None else rules.per_object
+    return (found, 0) if cap is None or len(found) <= cap else (found[:cap], len(found) - cap)
 
 
 def split_tags(value: str, separators: str) -> list[str]:

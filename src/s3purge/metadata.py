@@ -11,6 +11,8 @@ can derive is purged too.
   the plan. A key gone since its event has no tags to read (its URLs are still purged); any
   other failure (access denied, throttling, the deadline) fails that change on that route's
   CDNs retryably, so its message comes back and nothing is lost.
+- **Too many tags:** a vendor that reads at most N tags from one object (TagRules.per_object:
+  CloudFront 50, Akamai 128) is sent the first N; a warning names the object and the rest.
 - **Removed objects:** their metadata is gone with them, so only their URLs and template
   tags are purged. A cached copy still carrying a metadata tag is evicted by its URL; other
   objects sharing that tag did not change and keep their copies. (On versioned buckets the
@@ -29,7 +31,7 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from s3purge.config import Config
-from s3purge.mapping import applies
+from s3purge.mapping import applies, stored_tags
 from s3purge.model import Batch, Change, Outcome
 
 if TYPE_CHECKING:
@@ -68,6 +70,7 @@ class MetadataReader:
             else:
                 metadata, problem = future.result()
                 read[i] = msgspec.structs.replace(change, metadata=metadata)
+                _warn_over_cap(read[i], config)
             if problem:
                 failed += [_failure(change, cdn, problem) for cdn in sorted(wanted[i])]
         return read, failed
@@ -110,6 +113,17 @@ def _cdns_needing(change: Change, config: Config) -> set[str]:
         for route in config.routes(change.bucket)
         if route.tags_from_metadata is not None and applies(route, change)
     }
+
+
+def _warn_over_cap(change: Change, config: Config) -> None:
+    """Name the object whose metadata holds more tags than its CDN reads: only the first are purged."""
+    for route in config.routes(change.bucket):
+        if route.tags_from_metadata is None or not applies(route, change):
+            continue
+        kept, dropped = stored_tags(route, change, config)
+        if dropped:
+            where = {"bucket": change.bucket, "key": change.key, "cdn": route.cdn}
+            log.warning("metadata tags over the vendor's cap", extra={**where, "kept": len(kept), "ignored": dropped})
 
 
 def _failure(change: Change, cdn: str, problem: str) -> Outcome:

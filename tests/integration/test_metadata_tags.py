@@ -111,3 +111,28 @@ def test_comma_separated_vendors_keep_spaces_inside_their_tags() -> None:
 
     assert split_tags(" a b , c,,d ", ",") == ["a b", "c", "d"]  # Cloudflare, CloudFront, Akamai: a comma only
     assert split_tags(" a b , c,,d\n", ", ") == ["a", "b", "c", "d"]
+
+
+def test_tags_over_cloudfronts_50_per_object_keep_the_first_and_name_the_object(
+    boto: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    from s3purge.plan import plan
+    from s3purge.providers.cloudfront import CloudFront
+
+    boto.s3.create_bucket(Bucket="site")
+    tags = [f"t{n}" for n in range(60)]
+    boto.s3.put_object(Bucket="site", Key="many.html", Body=b"x", Metadata={"cache-tag": ",".join(tags)})
+    cfg = parse(
+        "cdns:\n  cf: {vendor: cloudfront, distribution_ids: [E1]}\n"
+        "buckets:\n  site: [{cdn: cf, hosts: [a.example], tags_from_metadata: cache-tag}]\n"
+    )
+    changes, failed = MetadataReader(s3=boto.s3).read(
+        [Change("site", "many.html", "created", "m1")], cfg, time.monotonic() + 10
+    )
+    assert failed == []
+    provider = cfg.cdns["cf"].provider
+    assert isinstance(provider, CloudFront)
+    paths = [p for b in plan(changes, cfg).batches for p in provider.paths(b)]
+    assert sorted(paths) == sorted(["/many.html", *(f"#{t}" for t in tags[:50])])  # CloudFront reads the first 50
+    (warning,) = [r for r in caplog.records if r.getMessage() == "metadata tags over the vendor's cap"]
+    assert (warning.__dict__["key"], warning.__dict__["cdn"], warning.__dict__["ignored"]) == ("many.html", "cf", 10)

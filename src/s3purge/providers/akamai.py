@@ -86,8 +86,8 @@ class Akamai(Provider):
         kind: tuple(f"/ccu/v3/{action}/{path}/{{network}}" for action in ("invalidate", "delete"))
         for kind, path in PATHS.items()
     }
-    # Cache tags are RFC 9110 tokens without '*', at most 128 characters, case-sensitive.
-    tag_rules = TagRules(allowed="!#$&'+-.^_`|~", max_length=128)
+    # Cache tags are RFC 9110 tokens without '*', at most 128 characters, case-sensitive, 128 per object.
+    tag_rules = TagRules(allowed="!#$&'+-.^_`|~", max_length=128, per_object=128)
     throttled = frozenset({429, 507})  # 507: the older docs' over-rate answer
     hints: ClassVar = {**COMMON_HINTS, **HINTS}
 

@@ -62,6 +62,8 @@ class TagRules:
     separators: str = ","
     """What separates tags in the header the vendor reads them from, so in the S3 metadata
     they are stored in (`tags_from_metadata`); a space stands for any whitespace."""
+    per_object: int | None = None
+    """Most tags one object may carry: the vendor ignores the rest (the first ones are kept)."""
 
 
 class VendorOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -75,9 +75,10 @@ class CloudFront(Provider):
     wildcards = Wildcards()
     billed_per_item = True  # $0.005 a path past 1,000 a month; a wildcard or a #tag is one path
     throttled = frozenset()  # CloudFront throttles with error codes (RETRYABLE); a bare 429 takes the common rule
-    # Cache tags: ASCII 33-126 but ',' (the header's separator), no wildcard, <= 256, case-insensitive.
+    # Cache tags: ASCII 33-126 but ',' (the header's separator), no wildcard, <= 256, case-insensitive,
+    # at most 50 on one object (CloudFront drops the rest).
     tag_rules = TagRules(
-        allowed=PRINTABLE_ASCII.replace(",", "").replace("*", ""), max_length=256, case_sensitive=False
+        allowed=PRINTABLE_ASCII.replace(",", "").replace("*", ""), max_length=256, case_sensitive=False, per_object=50
     )
 
     def __init__(self, name: str, options: VendorOptions) -> None:
