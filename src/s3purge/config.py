@@ -34,21 +34,19 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import msgspec
 from msgspec import Meta
 
-from s3purge import configfile
-from s3purge.capabilities import Limits, Rate, Thresholds
+from s3purge import accounts, configfile
+from s3purge.accounts import Cdn
 from s3purge.checks import TAG_FIELDS, Checker, EndpointUrl, Host, TagTemplate, UrlPath
 from s3purge.errors import ConfigError
-from s3purge.locations import Loc, dotted, is_legacy
+from s3purge.locations import Loc, Problems, dotted, is_legacy
 from s3purge.model import Action, EventKind, TargetKind
 from s3purge.secrets import Secret
 from s3purge.spellings import SPELLINGS, Spelling
 
-if TYPE_CHECKING:  # the pure core imports config: the provider layer (and httpx) loads only with an account
-    from s3purge.providers.base import Provider, VendorOptions
+if TYPE_CHECKING:  # the pure core imports config: the provider layer (and httpx) loads only in accounts
+    from s3purge.providers.base import Provider
 
 __all__ = ["TAG_FIELDS", "Cdn", "Config", "Route", "load", "parse"]
-
-Problems = list[tuple[Loc, str]]
 
 
 class Verify(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -92,47 +90,12 @@ class Route(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tru
     verify: Verify | None = None
 
 
-class Account(msgspec.Struct, frozen=True, kw_only=True):
-    """The settings every CDN account takes; its other fields are the vendor's own options."""
-
-    vendor: str
-    concurrency: Annotated[int, Meta(ge=1, le=256)] | None = None
-    rate: Annotated[float, Meta(gt=0)] | None = None
-    """Calls (or items, per vendor) per second; overrides the vendor's declared rate."""
-    burst: Annotated[float, Meta(gt=0)] | None = None
-    timeout: Annotated[float, Meta(gt=0, le=120)] | None = None
-    max_attempts: Annotated[int, Meta(ge=1, le=20)] = 4
-    max_items: Annotated[int, Meta(ge=1)] | None = None
-    """Items per call; overrides the vendor's declared maximum where plans differ (Cloudflare)."""
-    prefix_threshold: Annotated[int, Meta(ge=0)] | None = None
-    """Purge a directory by prefix when more of its URLs than this changed (off by default)."""
-    everything_threshold: Annotated[int, Meta(ge=0)] | None = None
-    """Purge the whole CDN when more URL paths than this changed (off by default)."""
-    second_purge: Annotated[float, Meta(gt=0, le=900)] | None = None
-    """Purge again this many seconds after an accepted purge (shielded CDNs; off by default)."""
-
-
-ACCOUNT_FIELDS = frozenset(f.name for f in msgspec.structs.fields(Account))
-
-
 class Document(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """The file's top level; each account's mapping is split into Account and vendor options."""
 
     cdns: Annotated[dict[str, Any], Meta(min_length=1)]
     buckets: Annotated[dict[str, Any], Meta(min_length=1)]
     probes: Probes = msgspec.field(default_factory=Probes)
-
-
-@dataclass(frozen=True)
-class Cdn:
-    """One CDN account, ready to use: its provider, effective limits and retry budget."""
-
-    name: str
-    provider: Provider
-    limits: Limits
-    max_attempts: int
-    escalation: Thresholds = dataclasses.field(default_factory=Thresholds)
-    second_purge: float | None = None
 
 
 @dataclass(frozen=True)
@@ -205,7 +168,7 @@ def _validated(raw: Any) -> tuple[dict[str, Cdn], dict[str, list[Route]], Proble
     classes: dict[str, type[Provider]] = {}
     raw_cdns = _mapping(raw.get("cdns"))
     for name, entry in raw_cdns.items():
-        cdn, cls = _cdn(name, entry, checker)
+        cdn, cls = accounts.account(name, entry, checker)
         if cls is not None:
             classes[name] = cls  # routes are checked against the vendor even when its account has problems
         if cdn is not None:
@@ -227,62 +190,6 @@ def _validated(raw: Any) -> tuple[dict[str, Cdn], dict[str, list[Route]], Proble
 
 def _mapping(value: Any) -> dict[Any, Any]:
     return value if isinstance(value, dict) else {}
-
-
-def _cdn(name: str, raw: Any, checker: Checker) -> tuple[Cdn | None, type[Provider] | None]:
-    """One account: its common settings, its vendor and that vendor's options, checked together."""
-    from s3purge.providers import known_vendors, provider_class  # here, not at the top: see TYPE_CHECKING
-
-    at: Loc = ("cdns", name)
-    if not isinstance(raw, dict):
-        checker.struct(raw, Account, at)  # reports what it is instead of a mapping
-        return None, None
-    common = {k: v for k, v in raw.items() if k in ACCOUNT_FIELDS}
-    account = checker.struct(common, Account, at)
-    vendor = raw.get("vendor")
-    cls = provider_class(vendor) if isinstance(vendor, str) else None
-    if cls is None:
-        if isinstance(vendor, str):
-            known = ", ".join(known_vendors())
-            checker.problems.append(((*at, "vendor"), f"unknown vendor {vendor!r} (known: {known})"))
-        return None, None
-    own = {k: v for k, v in raw.items() if k not in ACCOUNT_FIELDS}
-    options = checker.struct(own, cls.Options, at, also_known=ACCOUNT_FIELDS)
-    if account is Checker.INVALID:
-        return None, cls
-    valid = options is not Checker.INVALID
-    checker.problems += _account_checks(at, account, cls, options if valid else None)
-    if not valid:
-        return None, cls
-    provider = cls(name, options)
-    cdn = Cdn(
-        name=name,
-        provider=provider,
-        limits=_limits(provider.declared_limits(), account),
-        max_attempts=account.max_attempts,
-        escalation=Thresholds(account.prefix_threshold, account.everything_threshold),
-        second_purge=account.second_purge,
-    )
-    return cdn, cls
-
-
-def _account_checks(at: Loc, account: Account, cls: type[Provider], options: VendorOptions | None) -> Problems:
-    """Common settings against the vendor, and against the account's own options when they are valid."""
-    problems: Problems = []
-    thresholds: dict[TargetKind, int | None] = {
-        "prefix": account.prefix_threshold,
-        "everything": account.everything_threshold,
-    }
-    for kind, threshold in thresholds.items():
-        if threshold is None:
-            continue
-        if not cls.supports.get(kind):
-            problems.append(((*at, f"{kind}_threshold"), f"vendor {cls.vendor!r} cannot purge by {kind}"))
-        elif options is not None and (why := options.cannot(kind)):
-            problems.append(((*at, f"{kind}_threshold"), f"vendor {cls.vendor!r} {why}"))
-    if account.max_items is not None and (too_many := cls.limits.max_items_problem(account.max_items)):
-        problems.append(((*at, "max_items"), f"vendor {cls.vendor!r} {too_many}; lower or remove max_items"))
-    return problems
 
 
 def _route_checks(at: Loc, route: Route, defined: set[str], classes: dict[str, type[Provider]]) -> Problems:
@@ -307,22 +214,6 @@ def _route_checks(at: Loc, route: Route, defined: set[str], classes: dict[str, t
                 )
             )
     return problems
-
-
-def _limits(declared: Limits, account: Account) -> Limits:
-    rate = declared.rate
-    if account.rate is not None or account.burst is not None:
-        per_second = account.rate or (rate.per_second if rate else 1.0)
-        burst = account.burst or (rate.burst if rate else max(1.0, per_second))
-        window = burst / per_second if rate and rate.window else None  # a sliding window stays one
-        rate = Rate(per_second, burst, rate.unit if rate else "request", window)
-    return dataclasses.replace(
-        declared,
-        concurrency=account.concurrency or declared.concurrency,
-        max_items=account.max_items or declared.max_items,
-        timeout=account.timeout or declared.timeout,
-        rate=rate,
-    )
 
 
 def _report(name: str, lines: dict[Loc, int], problems: Iterable[tuple[Loc, str]]) -> str:

@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from typing import Any
 
 Loc = tuple[str | int, ...]
+Problems = list[tuple[Loc, str]]
+"""Each problem found in a document, at its location."""
 LEGACY_MARK = "cdnDomains"
 """Top-level key of the original scripts' config format (converted by s3purge.legacy)."""
 
