@@ -72,11 +72,13 @@ class Pipeline:
         started = time.monotonic()
         ready = [batch for batch in planned.batches if batch.cdn not in down]
         outcomes = self.executor.run(ready, self.config.cdns, deadline) + stopped
+        # What was refused or could not be read fails before verification: a (change, CDN) that
+        # failed is never probed, so a permanent refusal is not outranked by a retryable "stale".
+        outcomes += refusal_outcomes(planned) + unread
         report = Report(changes=changes, outcomes=outcomes, routed=planned.routed)
+        report.bad_sources = dict(planned.bad_sources)
         if self.after_purge:
             self._verify(report, started, deadline)
-        report.outcomes += refusal_outcomes(planned) + unread  # after verification: nothing was sent for them
-        report.bad_sources = dict(planned.bad_sources)
         return report
 
     def _verify(self, report: Report, started: float, deadline: float) -> None:

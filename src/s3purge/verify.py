@@ -201,11 +201,13 @@ def _pairs(report: Report, config: Config) -> Iterator[_Pair]:
     failed = report.failed_cdns()
     for change in report.changes:
         expect = expected(change)
+        if change.source in report.bad_sources:
+            continue  # not mapped: nothing was purged, it is dead-lettered with its reason
         for route in config.routes(change.bucket):
             if route.verify is None or not applies(route, change):
                 continue
             if route.cdn in failed.get(change.source, set()):
-                continue  # not accepted: the normal retry handles it
+                continue  # refused, or not accepted: dead-lettered, or the normal retry handles it
             if expect is None:
                 log.info("unverified", extra={"cdn": route.cdn, "key": change.key, "reason": "event has no ETag"})
                 continue

@@ -2,7 +2,8 @@
 
 In a batch of 10 with 3 poison messages, the 7 good ones are purged exactly once (Varnish's own
 purge counter) and acknowledged; the 3 poison ones end in the dead-letter queue at once, each
-with its reason. The same through the Lambda handler and through the worker.
+with its reason. The same through the Lambda handler and through the worker, and on a route that
+verifies (a refused key is never probed: its refusal is permanent, not outranked by "still stale").
 """
 
 from __future__ import annotations
@@ -34,8 +35,10 @@ cdns:
   varnish: {{vendor: http, endpoints: ["{url}"]}}
 buckets:
   site:
-    - {{cdn: varnish, hosts: [{host}]}}
+    - {{cdn: varnish, hosts: [{host}]{route}}}
 """
+VERIFIED = ', verify: {{via: ["{url}"], within: 0.2, purges: 2}}'
+"""Probes through the same Varnish: a poison message must fail alone and at once with it too."""
 
 
 def purges(varnish: Varnish) -> int:
@@ -65,10 +68,36 @@ def stale_objects(boto: Any, cache: httpx.Client, count: int) -> list[str]:
     return keys
 
 
+DOTTED = "t-x/../../admin/secret"
+EMPTY = "d41d8cd98f00b204e9800998ecf8427e"
+"""The ETag of an empty object, which the events name (s3_event)."""
+
+
+def dotted_stale(boto: Any, cache: httpx.Client) -> None:
+    """Varnish holds v1 of DOTTED and S3 the event's object: a probe there would see a stale copy."""
+    boto.s3.put_object(Bucket=SITE, Key=DOTTED, Body=b"v1")
+    assert cache.get("/t-x/%2E%2E/%2E%2E/admin/secret").content == b"v1"
+    boto.s3.put_object(Bucket=SITE, Key=DOTTED, Body=b"")
+
+
+def undated(event: dict[str, Any]) -> dict[str, Any]:
+    """A crafted event without eventTime: no copy's Last-Modified can pass for a newer write."""
+    for record in event["Records"]:
+        del record["eventTime"]
+    return event
+
+
 POISON = {
-    "dot segments": (json.dumps(s3_event("t-x/../../admin/secret")), "'..' segment"),
+    "dot segments": (json.dumps(undated(s3_event(DOTTED))), "'..' segment"),
     "lone surrogate": (
-        json.dumps({"s3purge": {"version": 1, "changes": [{"bucket": SITE, "key": "bad\udc80", "event": "created"}]}}),
+        json.dumps(
+            {
+                "s3purge": {
+                    "version": 1,
+                    "changes": [{"bucket": SITE, "key": "bad\udc80", "event": "created", "etag": EMPTY}],
+                }
+            }
+        ),
         "cannot be mapped",
     ),
     "not json": ("{not json", "not valid JSON"),
@@ -101,9 +130,11 @@ def left(boto: Any, queue: str) -> tuple[str, str]:
     return found["ApproximateNumberOfMessages"], found["ApproximateNumberOfMessagesNotVisible"]
 
 
+@pytest.mark.parametrize("verify", [False, True], ids=["", "verified"])
 @pytest.mark.parametrize("entry", ["lambda", "worker"])
 def test_poison_messages_fail_alone(
     entry: str,
+    verify: bool,
     *,
     boto: Any,
     site: str,
@@ -113,11 +144,14 @@ def test_poison_messages_fail_alone(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     queue, dlq = queue_with_dlq(boto)
+    dotted_stale(boto, cache)
     keys = stale_objects(boto, cache, 7)
     poison = send_batch(boto, queue, keys)
     before = purges(varnish)
+    route = VERIFIED.format(url=varnish.url) if verify else ""
+    text = CONFIG.format(url=varnish.url, host=HOST, route=route)
     if entry == "lambda":
-        (tmp_path / "multicdn.config.yml").write_text(CONFIG.format(url=varnish.url, host=HOST))
+        (tmp_path / "multicdn.config.yml").write_text(text)
         monkeypatch.setenv("LAMBDA_TASK_ROOT", str(tmp_path))
         monkeypatch.setattr(aws_lambda, "_pipeline", None)
         sqs.forget()
@@ -127,7 +161,7 @@ def test_poison_messages_fail_alone(
         for message in received:  # as the Lambda service does with what the handler did not fail
             boto.sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
     else:
-        worker = Worker(Pipeline(parse(CONFIG.format(url=varnish.url, host=HOST))), queue, client=boto.sqs)
+        worker = Worker(Pipeline(parse(text)), queue, client=boto.sqs)
         worker.wait_seconds = 1
         assert worker.poll_once() == 10
     assert purges(varnish) - before == 7  # each good key exactly once, nothing for the poison ones
