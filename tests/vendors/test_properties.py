@@ -51,6 +51,9 @@ class Vendor:
     """The vendor's own path rule spells '+' and ' ' alike (CloudFront)."""
     splits_on: str = ""
     """Characters the vendor would split one tag on (besides anything outside printable ASCII)."""
+    longest_tag: int | None = None
+    case_insensitive: bool = False
+    """Tags differing only in case are one tag at the vendor: one call never names both (paid twice)."""
 
 
 def body(request: httpx.Request) -> dict[str, object]:
@@ -63,9 +66,20 @@ def strings(value: object) -> list[str]:
     return value
 
 
-def cloudfront_paths(request: httpx.Request) -> list[str]:
+def cloudfront_items(request: httpx.Request) -> list[str]:
     root = ET.fromstring(request.content)  # noqa: S314 - built by the code under test
-    return [f"https://{HOST}{e.text}" for e in root.iter() if e.tag.endswith("}Path")]
+    return [e.text or "" for e in root.iter() if e.tag.endswith("}Path")]
+
+
+def cloudfront_paths(request: httpx.Request) -> list[str]:
+    return [f"https://{HOST}{path}" for path in cloudfront_items(request)]
+
+
+def cloudfront_tags(request: httpx.Request) -> list[str]:
+    """A `#tag` path's tag; a tag batch holds nothing else."""
+    items = cloudfront_items(request)
+    assert all(item.startswith("#") for item in items), items
+    return [item.removeprefix("#") for item in items]
 
 
 VENDORS = {
@@ -98,9 +112,15 @@ VENDORS = {
     ),
     "cloudfront": Vendor(
         "vendor: cloudfront, distribution_ids: [E1, E2]",
-        {"url": re.compile(r"https://cloudfront\.amazonaws\.com/2020-05-31/distribution/E[12]/invalidation")},
+        dict.fromkeys(
+            ("url", "tag"), re.compile(r"https://cloudfront\.amazonaws\.com/2020-05-31/distribution/E[12]/invalidation")
+        ),
         urls=cloudfront_paths,
+        tags=cloudfront_tags,
         plus_is_either=True,
+        splits_on=" ,*",  # ASCII 33-126 but the header's ',' and no wildcard
+        longest_tag=256,
+        case_insensitive=True,
     ),
     "edgecast": Vendor(
         'vendor: edgecast, account: "0001", token: t',
@@ -127,6 +147,8 @@ CONFIGS: dict[str, Config] = {
     name: one_cdn("c", v.account, f"hosts: [{HOST}]" + (f", tags: {json.dumps(TEMPLATES)}" if v.tags else ""))
     for name, v in VENDORS.items()
 }
+TAGS_ONLY = one_cdn("c", VENDORS["cloudfront"].account, f"tags: {json.dumps(TEMPLATES)}")
+"""CloudFront bills each item: beside a URL path, one change's 8 tags always lose on price (choose.py)."""
 
 characters = st.characters(exclude_categories=())  # everything, lone surrogates and controls included
 segments = st.one_of(st.sampled_from(SPECIAL), st.text(characters, min_size=1, max_size=12))
@@ -173,8 +195,8 @@ def dot_free(path: str) -> bool:
     return all(re.sub("%2e", ".", s, flags=re.IGNORECASE) not in (".", "..") for s in slashed.split("/"))
 
 
-def check(vendor: str, key: str) -> None:
-    spec, config = VENDORS[vendor], CONFIGS[vendor]
+def check(vendor: str, key: str, config: Config | None = None) -> None:
+    spec, config = VENDORS[vendor], config or CONFIGS[vendor]
     planned = plan([Change("site", key, "created", "m")], config)
     widened = {d.target.value for d in planned.decisions if d.rule == "wildcard"}
     provider = config.cdns["c"].provider
@@ -198,9 +220,13 @@ def check_request(spec: Vendor, batch: Batch, request: httpx.Request, key: str, 
     if batch.kind == "tag":  # 3
         assert spec.tags is not None
         expected = tag_values(key)
-        for tag in spec.tags(request):
+        sent = spec.tags(request)
+        for tag in sent:
             assert tag.isascii() and tag.isprintable() and not set(tag) & set(spec.splits_on), tag
             assert unquote(tag, errors="strict") in expected, (tag, expected)
+            assert spec.longest_tag is None or len(tag) <= spec.longest_tag, len(tag)
+        if spec.case_insensitive:
+            assert len({tag.lower() for tag in sent}) == len(sent), sent
 
 
 PROPERTY = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -228,6 +254,7 @@ def test_cloudflare(key: str) -> None:
 @given(keys)
 def test_cloudfront(key: str) -> None:
     check("cloudfront", key)
+    check("cloudfront", key, TAGS_ONLY)
 
 
 @PROPERTY
