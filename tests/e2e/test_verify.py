@@ -120,6 +120,7 @@ def test_a_delayed_second_purge_ends_fresh_too(race: Race) -> None:
     path = race.overwrite(worker)
     assert worker.later.idle(timeout=10)  # the worker's in-process second purges have run
     assert race.relay.purges == 4  # v1: first and second purge, v2: the same
+    assert race.relay.visits[-2:] == [b"v1", b"v2"]  # the race happened: stale after v2's first purge, not its second
     fresh = get(race.edge.url, path)
     assert (fresh.content, fresh.headers["X-Cache"]) == (b"v2", "HIT")  # refetched by the visitor
 
