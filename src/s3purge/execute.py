@@ -2,7 +2,8 @@
 
 Each CDN has its own thread pool (its declared concurrency) and its own rate limiter,
 so a slow or failing CDN never holds up another. Retries go through tenacity:
-exponential backoff with full jitter, or the vendor's Retry-After when it gives one.
+exponential backoff with full jitter, or the vendor's Retry-After when it gives one
+(retries.py). One connection pool per origin (transport.py).
 Nothing starts after the deadline, and no call outlives it (deadline.py bounds each
 call's total time); what could not finish is reported as failed.
 Before a CDN's first call takes its place in the rate limit, its provider's `prepare` runs
@@ -19,53 +20,25 @@ a call, so warm Lambda invocations reuse connections.
 from __future__ import annotations
 
 import logging
-import ssl
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import httpx
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception_type,
-    stop_after_attempt,
-    wait_random_exponential,
-)
-from tenacity.stop import stop_base
+from tenacity import Retrying, wait_random_exponential
 from tenacity.wait import wait_base
 
 from s3purge.adapt import Crowding, ItemCaps
 from s3purge.config import Cdn
-from s3purge.deadline import BoundedTransport, within
+from s3purge.deadline import within
 from s3purge.errors import Crowded, PurgeError, Rejected, Retryable, TooLarge
 from s3purge.model import Batch, Outcome
 from s3purge.pacing import Limiter, limiter, sharing_instances
+from s3purge.retries import retrying
+from s3purge.transport import ByOrigin
 
 log = logging.getLogger("s3purge")
-
-
-class _StopAtDeadline(stop_base):
-    def __init__(self, deadline: float) -> None:
-        self.deadline = deadline
-
-    def __call__(self, retry_state: RetryCallState) -> bool:
-        return time.monotonic() + (retry_state.upcoming_sleep or 0) >= self.deadline
-
-
-class _WaitRetryAfter(wait_base):
-    """The vendor's Retry-After when given, else exponential backoff with full jitter."""
-
-    def __init__(self, fallback: wait_base) -> None:
-        self.fallback = fallback
-
-    def __call__(self, retry_state: RetryCallState) -> float:
-        outcome = retry_state.outcome
-        error = outcome.exception() if outcome is not None else None
-        if isinstance(error, Retryable) and error.retry_after is not None:
-            return error.retry_after
-        return self.fallback(retry_state)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,10 +81,10 @@ class Executor:
 
     @property
     def client(self) -> httpx.Client:
-        """Made at the first call, not at cold start; see `_ByOrigin` for why it is cheap even then."""
+        """Made at the first call, not at cold start; see `ByOrigin` for why it is cheap even then."""
         with self._lock:
             if self._client is None:
-                self._client = httpx.Client(http2=False, follow_redirects=False, transport=_ByOrigin())
+                self._client = httpx.Client(http2=False, follow_redirects=False, transport=ByOrigin())
             return self._client
 
     def close(self) -> None:
@@ -178,12 +151,7 @@ class Executor:
         return "; ".join(d for d in details if d)
 
     def _retrying(self, cdn: Cdn, deadline: float) -> Retrying:
-        return Retrying(
-            retry=retry_if_exception_type(Retryable),
-            wait=_WaitRetryAfter(self.backoff),
-            stop=stop_after_attempt(cdn.max_attempts) | _StopAtDeadline(deadline),
-            reraise=True,
-        )
+        return retrying(cdn.max_attempts, deadline, self.backoff)
 
     def _retried(self, call: _Call, deadline: float) -> str:
         for attempt in self._retrying(call.cdn, deadline):
@@ -248,35 +216,6 @@ class Executor:
                 pace.refused(cost, error.retry_after)
             error.retry_after = 0.0  # the limiters now hold the retry back: don't wait twice
         raise error
-
-
-class _ByOrigin(httpx.BaseTransport):
-    """httpx's transport, one connection pool per origin (scheme, host, port), each made at its
-    first request. One pool per origin: a vendor that hangs holds only its own connections, never
-    the pool another CDN's calls wait for. Made lazily: a config that only purges over http never
-    loads the CA bundle (about 40 ms at a Lambda cold start); https origins share one TLS context."""
-
-    def __init__(self) -> None:
-        self._transports: dict[tuple[bytes, bytes, int | None], httpx.HTTPTransport] = {}
-        self._tls: ssl.SSLContext | None = None
-        self._lock = threading.Lock()
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        return self._for(request.url).handle_request(request)
-
-    def close(self) -> None:
-        for transport in self._transports.values():
-            transport.close()
-
-    def _for(self, url: httpx.URL) -> httpx.HTTPTransport:
-        origin = (url.raw_scheme, url.raw_host, url.port)
-        with self._lock:
-            if origin not in self._transports:
-                # Plain http has no certificates to check: skip loading them. https verifies as always.
-                if url.scheme != "http" and self._tls is None:
-                    self._tls = httpx.create_ssl_context()
-                self._transports[origin] = BoundedTransport(None if url.scheme == "http" else self._tls)
-            return self._transports[origin]
 
 
 def _scrub(text: str, cdn: Cdn) -> str:

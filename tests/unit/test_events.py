@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from s3purge import events
-from s3purge.events import changes_in, decode_key, read_lambda_event, read_message, retry_envelope
+from s3purge import s3records
+from s3purge.events import changes_in, read_lambda_event, read_message, retry_envelope
 from s3purge.model import Change
 from tests.fixtures import (
     eventbridge_event,
@@ -147,12 +147,12 @@ def test_lambda_event_that_is_not_an_object() -> None:
 def test_moto_shaped_keys_decode_too() -> None:
     # moto encodes '/' as %2F (quote_plus); AWS leaves it: both decode to the same key
     moto_raw = quote_plus(KEY)
-    assert decode_key(moto_raw) == decode_key(RAW) == KEY
+    assert s3records.decode_key(moto_raw) == s3records.decode_key(RAW) == KEY
 
 
 @given(st.text(min_size=1, max_size=300).filter(lambda k: "\x00" not in k))
 def test_decode_inverts_s3_encoding(key: str) -> None:
-    assert decode_key(quote_plus(key, safe="/")) == key
+    assert s3records.decode_key(quote_plus(key, safe="/")) == key
 
 
 def test_a_1024_byte_key() -> None:
@@ -210,5 +210,5 @@ def test_plain_notifications_read_the_same_on_the_fast_path(
 
 def test_a_plain_notification_takes_the_fast_path() -> None:
     body = json.dumps(s3_event(RAW))
-    assert events._plain_s3(body, "m") == [only(list(changes_in(json.loads(body), "m")))]
-    assert events._plain_s3(json.dumps(sns_envelope(s3_event(RAW))), "m") is None  # other envelopes: general
+    assert s3records.plain_s3(body, "m") == [only(list(changes_in(json.loads(body), "m")))]
+    assert s3records.plain_s3(json.dumps(sns_envelope(s3_event(RAW))), "m") is None  # other envelopes: general

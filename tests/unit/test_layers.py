@@ -26,10 +26,16 @@ LAYERS: list[tuple[str, ...]] = [  # lowest first: a module imports only its own
         "s3purge.configfile",
     ),
     # providers depend on the model only; pure helpers over the model sit beside them
-    ("s3purge.providers", "s3purge.pacing", "s3purge.escalate", "s3purge.order", "s3purge.adapt", "s3purge.deadline"),
+    (
+        *("s3purge.providers", "s3purge.pacing", "s3purge.escalate", "s3purge.order", "s3purge.adapt"),
+        *("s3purge.deadline", "s3purge.retries", "s3purge.transport"),  # the executor's call policy and transport
+    ),
     ("s3purge.legacy",),  # the legacy-format converter, used by config to load old files
     ("s3purge.config", "s3purge.accounts"),  # accounts: where the provider layer is loaded, lazily
-    ("s3purge.mapping", "s3purge.events", "s3purge.unrouted", "s3purge.metrics", "s3purge.choose", "s3purge.freshness"),
+    (
+        *("s3purge.mapping", "s3purge.events", "s3purge.s3records", "s3purge.unrouted", "s3purge.metrics"),
+        *("s3purge.choose", "s3purge.freshness"),
+    ),
     ("s3purge.plan", "s3purge.execute", "s3purge.verify", "s3purge.probing", "s3purge.metadata"),
     ("s3purge.pipeline",),
     ("s3purge.redrive",),
@@ -46,6 +52,7 @@ LAYERS: list[tuple[str, ...]] = [  # lowest first: a module imports only its own
 ]
 PURE_CORE = (
     "s3purge.events",
+    "s3purge.s3records",
     "s3purge.mapping",
     "s3purge.plan",
     "s3purge.escalate",
