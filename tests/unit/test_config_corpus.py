@@ -231,3 +231,22 @@ def test_secrets_not_sent_in_headers_may_hold_any_printable_text() -> None:
     )
     (password,) = [s for s in parse(text).secrets() if not s.in_header and s.describe() == "(inline value)"]
     assert password.reveal() == "pässwörd"
+
+
+def test_every_vendor_token_sent_in_a_header_is_refused_unless_ascii() -> None:
+    """Fastly, Cloudflare and Edgecast send their tokens in headers: a pasted 'smart' character
+    would fail every call, so it fails the config check instead, naming the field, never the value."""
+    text = (
+        "cdns:\n"
+        '  f: {vendor: fastly, api_token: "tökén", service_id: s}\n'
+        '  c: {vendor: cloudflare, zone_id: "023e105f4ecef8ad9ca31a8372d0c353", api_key: "kéy", email: a@b.c}\n'
+        '  e: {vendor: edgecast, account: "A1", token: "tökén"}\n'
+        "buckets:\n  b:\n    - {cdn: f, hosts: [a.example.com]}\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        parse(text, "v.yml")
+    assert str(caught.value).splitlines()[1:] == [
+        f"  v.yml:{line}: cdns.{field}: the value is not printable ASCII (it is sent in a header)"
+        for line, field in ((2, "f.api_token"), (3, "c.api_key"), (4, "e.token"))
+    ]
+    assert "tökén" not in str(caught.value) and "kéy" not in str(caught.value)

@@ -31,7 +31,7 @@ from s3purge.providers.base import (
     TagRules,
     VendorOptions,
 )
-from s3purge.secrets import Secret
+from s3purge.secrets import HeaderSecret
 
 API = "https://api.cloudflare.com/client/v4"
 FLEX_MAX = 100
@@ -60,8 +60,8 @@ OPERATIONS: dict[Action, str] = {"purge": "purge_cache", "invalidate": "invalida
 
 class CloudflareOptions(VendorOptions, frozen=True):
     zone_id: Annotated[str, Meta(pattern=r"^[0-9a-f]{32}$")]
-    api_token: Secret | None = None
-    api_key: Secret | None = None
+    api_token: HeaderSecret | None = None
+    api_key: HeaderSecret | None = None
     email: str | None = None
     plan: Literal["free", "pro", "business", "enterprise"] | None = None
     """The zone's plan: its purge limits are paced too (unset: only the API limit; 429s still honoured)."""

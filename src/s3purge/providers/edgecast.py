@@ -24,7 +24,7 @@ from s3purge.model import Batch, Target
 from s3purge.providers.answers import json_body
 from s3purge.providers.base import Limits, Provider, VendorOptions, Wildcards
 from s3purge.providers.boundary import wildcard_cut
-from s3purge.secrets import Secret
+from s3purge.secrets import HeaderSecret
 
 API = "https://api.edgecast.com"
 MEDIA_TYPES = {"flash": 2, "http-large": 3, "http-small": 8, "adn": 14}
@@ -36,7 +36,7 @@ OVER_LIMIT = re.compile(r"concurren|limit|too many", re.IGNORECASE)
 class EdgecastOptions(VendorOptions, frozen=True):
     account: str
     """Customer account number (hex, e.g. 0001), shown in the MCC's upper-right corner."""
-    token: Secret
+    token: HeaderSecret
     """REST API token from MCC "My Settings"; sent as `Authorization: TOK:<token>`."""
     platform: Literal["http-large", "http-small", "adn", "flash"] = "http-small"
     """The old scripts' default was the HTTP Small platform."""

@@ -25,13 +25,13 @@ from s3purge.providers.base import (
     TagRules,
     VendorOptions,
 )
-from s3purge.secrets import Secret
+from s3purge.secrets import HeaderSecret
 
 API = "https://api.fastly.com"
 
 
 class FastlyOptions(VendorOptions, frozen=True):
-    api_token: Secret
+    api_token: HeaderSecret
     """Fastly-Key: scope purge_select for URL and key purges, purge_all for everything."""
     service_id: str | None = None
     """Needed for surrogate-key purges and purge-all; URL purges name the host instead."""
