@@ -29,8 +29,10 @@ TAGS = specs.load("cloudfront-cache-tags.json")
 class CloudFrontGate(Emulator):
     """Strict CloudFront front: validate, optionally answer an AWS error or InProgress, else proxy to moto."""
 
-    def __init__(self, upstream: str) -> None:
+    def __init__(self, upstream: str, max_paths: int = 3000) -> None:
         super().__init__()
+        self.max_paths = max_paths
+        """An account refusing more paths a call than the documented 3,000: 413 BatchTooLarge, as AWS answers."""
         from botocore.model import ServiceModel
 
         self.upstream = upstream
@@ -42,6 +44,8 @@ class CloudFrontGate(Emulator):
 
     def answer(self, request: Recorded) -> Reply:
         self.validate(request)
+        if len(parse_batch(request.body)["Paths"]["Items"]) > self.max_paths:
+            return aws_error(413, "BatchTooLarge", "Invalidation batch specified is too large.")
         if self.busy:
             self.busy -= 1
             return aws_error(400, "TooManyInvalidationsInProgress", "Processing your request will cause you to exceed")

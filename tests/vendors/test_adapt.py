@@ -51,3 +51,19 @@ def test_an_account_allowing_5_in_flight_lowers_its_concurrency(caplog: pytest.L
     assert edgecast.over_limit <= 25, edgecast.over_limit
     lows = [r.__dict__["concurrency"] for r in lowered(caplog, "concurrency lowered")]
     assert lows and lows == sorted(set(lows), reverse=True) and min(lows) <= 5
+
+
+def test_an_akamai_413_halves_the_batch_and_loses_nothing(executor: Executor, caplog: pytest.LogCaptureFixture) -> None:
+    from tests.emulators.akamai import ACCESS_TOKEN, CLIENT_SECRET, CLIENT_TOKEN, AkamaiEmulator
+
+    keys = [f"a/{n:03d}.css" for n in range(400)]  # about 14,400 bytes of body; the account takes 4,000
+    credentials = f"client_token: {CLIENT_TOKEN}, client_secret: {CLIENT_SECRET}, access_token: {ACCESS_TOKEN}"
+    with serving(AkamaiEmulator(body_limit=4000)) as akamai:
+        account = f'vendor: akamai, api_base: "{akamai.url}", {credentials}'
+        report = run(one_cdn("ak", account, "hosts: [www.example.com]"), executor, *keys)
+    assert report.ok, [o.detail for o in report.failures()]
+    taken = [r for r in akamai.requests if len(r.body) <= 4000]
+    assert sorted(u for r in taken for u in r.json()["objects"]) == [f"https://www.example.com/{k}" for k in keys]
+    assert [len(r.json()["objects"]) for r in akamai.requests][:3] == [400, 200, 100]  # halved, never a URL split
+    assert akamai.violations == []  # 413s below the documented 50,000 bytes are the account's, not ours
+    assert [r.__dict__["items"] for r in lowered(caplog, "batch size lowered")] == [200, 100]

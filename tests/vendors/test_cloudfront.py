@@ -363,3 +363,18 @@ def test_only_template_tags_replace_urls_beside_tags_from_metadata() -> None:
     # removed: no metadata, so #p (from the key, on the old copies too) replaces their 3 paths
     assert planned_paths(cfg, created + removed) == ["#p", "#shop", "/p/1.html", "/p/2.html"]
     assert planned_paths(cfg, created) == ["#shop", "/p/1.html", "/p/2.html"]
+
+
+def test_batch_too_large_halves_the_invalidation_and_loses_nothing(boto: Any, aws: Any) -> None:
+    dist = distribution(boto.cloudfront)
+    keys = [f"p/{n}.html" for n in range(100)]
+    with serving(CloudFrontGate(aws.url, max_paths=30)) as gate:  # an account taking 30 paths a call
+        report = run(config(gate.url, dist), keys)
+    assert report.ok, [o.detail for o in report.failures()]
+    sizes = [len(parse_batch(r.body)["Paths"]["Items"]) for r in gate.requests]
+    assert sizes[:3] == [100, 50, 25]  # BatchTooLarge (413): halved until taken, never a path split
+    made = invalidations(boto, dist)
+    assert sorted(p for inv in made for p in inv["InvalidationBatch"]["Paths"]["Items"]) == sorted(
+        f"/{k}" for k in keys
+    )
+    assert all(inv["InvalidationBatch"]["Paths"]["Quantity"] <= 30 for inv in made)

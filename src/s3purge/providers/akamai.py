@@ -19,7 +19,7 @@ from typing import ClassVar, Literal
 import httpx
 
 from s3purge.checks import Host
-from s3purge.errors import Rejected
+from s3purge.errors import Rejected, TooLarge
 from s3purge.model import Batch, TargetKind
 from s3purge.providers.answers import COMMON_HINTS, json_body
 from s3purge.providers.base import Limits, Provider, Rate, TagRules, VendorOptions
@@ -135,6 +135,8 @@ class Akamai(Provider):
     def rejected(self, response: httpx.Response) -> None:
         answer, status = json_body(response), response.status_code
         problem = " ".join(str(answer[k]) for k in ("title", "detail", "supportId") if answer.get(k))
+        if status == 413:  # the body is over the account's limit: its halves may pass (adapt.py)
+            raise TooLarge(f"HTTP 413: {problem or 'request body too large'}", "batches are halved to the size taken")
         if problem and status < 500:
             raise Rejected(f"HTTP {status}: {problem}", HINTS.get(status, "see Akamai's detail above"))
 

@@ -21,7 +21,7 @@ from urllib.parse import quote, unquote, urlsplit
 import httpx
 from msgspec import Meta
 
-from s3purge.errors import Rejected, Retryable
+from s3purge.errors import Rejected, Retryable, TooLarge
 from s3purge.model import Batch, Target, TargetKind
 from s3purge.providers.answers import retry_after
 from s3purge.providers.base import (
@@ -42,7 +42,10 @@ MAX_WILDCARDS = 15
 SAFE = "/;:@=&$+!*'(),"
 """RFC 1738 reserved (without '?', which would start a query), safe and extra characters."""
 RETRYABLE = {"TooManyInvalidationsInProgress", "Throttling", "ThrottlingException", "RequestLimitExceeded"}
+TOO_LARGE = "BatchTooLarge"
+"""HTTP 413 "Invalidation batch specified is too large" (botocore model)."""
 HINTS = {
+    TOO_LARGE: "batches are halved to the size the distribution takes",
     "AccessDenied": "allow cloudfront:CreateInvalidation on this distribution to the function's role",
     "NoSuchDistribution": "check distribution_ids in the config",
     "InvalidArgument": "a path was refused; report the key, it may need another encoding rule",
@@ -145,6 +148,8 @@ class CloudFront(Provider):
         code = error.get("Code", "")
         if code in RETRYABLE:
             raise Retryable(f"{code} on {_distribution(response)}", retry_after=retry_after(response.headers))
+        if code == TOO_LARGE:  # more paths than this call may carry: its halves may pass (adapt.py)
+            raise TooLarge(f"HTTP {response.status_code} {code}: {error.get('Message', '')}", HINTS[code])
         if code:
             raise Rejected(f"HTTP {response.status_code} {code}: {error.get('Message', '')}", HINTS.get(code, ""))
 
