@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import CliRunner
 
 from s3purge import config as config_module
@@ -18,12 +19,35 @@ from tests.deploy.conftest import drain, snapshot
 def test_template_prints_what_deploy_would_create(config_file: Path, tmp_path: Path) -> None:
     out = tmp_path / "stack.json"
     result = CliRunner().invoke(
-        main, ["template", "--config", str(config_file), "--trigger", "direct", "--arch", "x86_64", "-o", str(out)]
+        main, ["template", "--config", str(config_file), "--trigger", "direct", "--arch", "x86_64", "--out", str(out)]
     )
     assert result.exit_code == 0, result.output
     expected = template.build(config_module.load(config_file), Options(trigger="direct", arch="x86_64"))
     assert json.loads(out.read_text()) == expected
     assert "NotificationTarget output" in result.output
+
+
+def test_template_output_json_or_a_file_name_is_refused_with_a_hint(
+    config_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    runner = CliRunner()
+
+    as_json = runner.invoke(main, ["template", "--config", str(config_file), "--output", "json"])
+    as_file = runner.invoke(main, ["template", "--config", str(config_file), "--output=stack.json"])
+    short = runner.invoke(main, ["template", "--config", str(config_file), "-o", "stack.yml", "--format", "yaml"])
+
+    assert (as_json.exit_code, as_file.exit_code) == (2, 2)
+    assert as_json.stderr == (
+        "error: template prints CloudFormation, not a json report: --format json|yaml picks its format, "
+        "--out FILE writes it to a file\n"
+    )
+    assert as_file.stderr == "error: template: --output is now --out (--out stack.json)\n"
+    assert short.exit_code == 0, short.output
+    assert sorted(p.name for p in here.iterdir()) == ["stack.yml"]  # no file named json, nor stack.json
+    assert json.loads(as_json.stdout)["error"] == as_json.stderr.removeprefix("error: ").strip()  # asked for json
 
 
 def test_deploy_and_destroy_from_the_command_line(

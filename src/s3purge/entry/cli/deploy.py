@@ -12,6 +12,7 @@ import click
 from s3purge import config as config_module
 from s3purge.deploy import RUNTIMES, Options
 from s3purge.entry.cli.base import asker
+from s3purge.entry.output import Refused
 
 F = TypeVar("F", bound=Callable[..., Any])
 RETENTION_DAYS = (
@@ -179,23 +180,40 @@ def destroy(*, name: str, region: str | None, buckets: tuple[str, ...], force: b
     teardown.destroy(aws, name, click.echo, buckets=buckets, dry_run=dry_run, force=force, confirm=asker(yes))
 
 
+def _output_trap(value: str | None) -> None:
+    """`template --output X`: refused, never a file named `json`.
+
+    The file option was --output once, and every other command's --output is text|json:
+    `template --output json` wrote a file named json. Now --out names the file.
+    """
+    if value is None:
+        return
+    if value in ("json", "text"):
+        raise Refused(
+            f"template prints CloudFormation, not a {value} report: --format json|yaml picks its format, "
+            "--out FILE writes it to a file"
+        )
+    raise Refused(f"template: --output is now --out (--out {value})")
+
+
 @click.command(name="template")
 @_stack_options
 @click.option("--format", "fmt", type=click.Choice(["json", "yaml"]), default="json", show_default=True)
-@click.option("--output", "-o", type=click.File("w"), default="-", help="Write the template here (default: stdout).")
+@click.option("--out", "-o", type=click.File("w"), default="-", help="Write the template here (default: stdout).")
+@click.option("--output", hidden=True, expose_value=False, callback=lambda ctx, param, value: _output_trap(value))
 @click.option(
     "--package-out",
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also build the Lambda package here (upload it and pass CodeBucket/CodeKey).",
 )
-def template_command(fmt: str, output: Any, package_out: Path | None, **params: Any) -> None:
+def template_command(fmt: str, out: Any, package_out: Path | None, **params: Any) -> None:
     """Write the CloudFormation template deploy would use, for IaC pipelines."""
     from s3purge.deploy import package, preflight, template
 
     loaded = config_module.load(params["config_path"])
     options = _options(params)
     preflight.warn_about_secrets(loaded, lambda line: click.echo(line, err=True))
-    output.write(template.dump(template.build(loaded, options), fmt))
+    out.write(template.dump(template.build(loaded, options), fmt))
     if package_out is not None:
         built = package.build(params["config_path"], package_out, arch=options.arch, runtime=options.runtime)
         click.echo(f"{built.summary()}; sha256 {built.sha256}", err=True)
