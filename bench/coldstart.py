@@ -150,6 +150,7 @@ def _from_the_zip(section: Section) -> None:
 
     from bench.package import runtime_dir, unpack
     from s3purge.deploy import package as packages
+    from s3purge.deploy import wheels
 
     runtime = f"python{sys.version_info.major}.{sys.version_info.minor}"
     arch = "x86_64" if os.uname().machine == "x86_64" else "arm64"
@@ -157,7 +158,7 @@ def _from_the_zip(section: Section) -> None:
         tmp = Path(scratch)
         config = tmp / "multicdn.config.yml"
         config.write_text(CONFIG.format(url=cache.url))
-        deps = packages.installed_dependencies(tmp / "deps")
+        deps = wheels.installed_dependencies(tmp / "deps")
         entries = [*packages._tree(deps), *packages._source(), (packages.CONFIG_NAME, config)]
         zips = {
             "with .pyc": packages.build(config, tmp / "shipped.zip", arch=arch, runtime=runtime, dependencies=deps),

@@ -28,6 +28,7 @@ from pathlib import Path
 from tests.emulators import akamai
 
 from s3purge.deploy import package as packages
+from s3purge.deploy import wheels
 
 RUNS = 9
 RUNTIME = f"python{sys.version_info.major}.{sys.version_info.minor}"
@@ -60,7 +61,7 @@ def config(url: str) -> str:
 
 def runtime_dir(root: Path) -> Path:
     root.mkdir()
-    for name in packages.IN_LAMBDA_RUNTIME:
+    for name in wheels.IN_LAMBDA_RUNTIME:
         dist = metadata.distribution(name)
         for top in {Path(f).parts[0] for f in dist.files or [] if Path(f).parts[0] != ".."}:
             if not Path(root, top).exists():
@@ -88,10 +89,10 @@ def main() -> None:
         tmp = Path(scratch)
         cfg = tmp / "multicdn.config.yml"
         cfg.write_text(config(emulator.url))
-        deps = packages.installed_dependencies(tmp / "deps")
+        deps = wheels.installed_dependencies(tmp / "deps")
         bundled = tmp / "bundled"
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--target", str(bundled), *BUNDLED], check=True)
-        packages._remove_provided(bundled)
+        wheels.remove_provided(bundled)
         entries = [*packages._tree(deps), *packages._source(), (packages.CONFIG_NAME, cfg)]
         with_bundled = list(dict([*entries, *packages._tree(bundled)]).items())  # bundled copies win
         python = packages.target_python(RUNTIME)

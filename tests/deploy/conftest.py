@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from s3purge import config as config_module
-from s3purge.deploy import Architecture
+from s3purge.deploy import Architecture, wheels
 from s3purge.deploy import package as packages
 from s3purge.deploy.aws import Aws
 
@@ -185,11 +185,11 @@ def lambda_deps(cache_home: Path) -> Path:
     pip installs them offline (no index), from wheels kept on this machine: the session runs the
     real install, once, without reaching PyPI.
     """
-    wheels = wheelhouse("arm64", "python3.12")
+    kept = wheelhouse("arm64", "python3.12")
     with pytest.MonkeyPatch.context() as offline:
         offline.setenv("PIP_NO_INDEX", "1")  # pip's own settings: the code under test is unchanged
-        offline.setenv("PIP_FIND_LINKS", str(wheels))
-        return packages.install_dependencies("arm64", "python3.12", cache_home / "s3purge")
+        offline.setenv("PIP_FIND_LINKS", str(kept))
+        return wheels.install_dependencies("arm64", "python3.12", cache_home / "s3purge")
 
 
 def wheelhouse(arch: Architecture, runtime: str) -> Path:
@@ -198,8 +198,8 @@ def wheelhouse(arch: Architecture, runtime: str) -> Path:
     Filled from the index the first time only (the one step that needs the network); each wheel
     is moved in whole, so sessions running at once never see a partial file.
     """
-    requirements = packages.runtime_requirements()
-    folder = packages.default_cache() / "wheelhouse" / f"{arch}-{runtime}"
+    requirements = wheels.runtime_requirements()
+    folder = wheels.default_cache() / "wheelhouse" / f"{arch}-{runtime}"
     key = hashlib.sha256("\n".join(requirements).encode()).hexdigest()[:16]
     marker = folder / f".complete-{key}"
     if marker.exists():
@@ -207,7 +207,7 @@ def wheelhouse(arch: Architecture, runtime: str) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=folder.parent) as scratch:
         command = [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check"]
-        command += [*packages.wheel_options(arch, runtime), "--dest", scratch, *requirements]
+        command += [*wheels.wheel_options(arch, runtime), "--dest", scratch, *requirements]
         done = subprocess.run(command, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             pytest.fail(f"the first fill of {folder} needs the package index once:\n{done.stderr[-2000:]}")
@@ -220,7 +220,7 @@ def wheelhouse(arch: Architecture, runtime: str) -> Path:
 @pytest.fixture(scope="session")
 def host_deps(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The real dependencies for this machine (copied from this environment: offline), so the package runs here."""
-    return packages.installed_dependencies(tmp_path_factory.mktemp("host-deps"))
+    return wheels.installed_dependencies(tmp_path_factory.mktemp("host-deps"))
 
 
 def drain(boto: Any, queue_name: str) -> int:

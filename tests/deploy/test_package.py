@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from s3purge import configfile
-from s3purge.deploy import DeployError
+from s3purge.deploy import DeployError, wheels
 from s3purge.deploy import package as packages
 from tests.deploy.conftest import write_config
 
@@ -73,12 +73,12 @@ def test_the_same_inputs_give_the_same_bytes(lambda_deps: Path, config_file: Pat
 
 def test_installed_dependencies_are_reused(lambda_deps: Path, cache_home: Path) -> None:
     marker = (lambda_deps / ".complete").stat().st_mtime_ns
-    assert packages.install_dependencies("arm64", "python3.12", cache_home / "s3purge") == lambda_deps
+    assert wheels.install_dependencies("arm64", "python3.12", cache_home / "s3purge") == lambda_deps
     assert (lambda_deps / ".complete").stat().st_mtime_ns == marker
 
 
 def test_requirements_leave_out_the_runtime_and_extras() -> None:
-    names = [r.split(">")[0].split("<")[0].split("=")[0].lower() for r in packages.runtime_requirements()]
+    names = [r.split(">")[0].split("<")[0].split("=")[0].lower() for r in wheels.runtime_requirements()]
     assert "httpx" in names and "msgspec" in names
     assert "boto3" not in names and "moto" not in names and "pytest" not in names
 

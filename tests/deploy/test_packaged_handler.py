@@ -27,6 +27,7 @@ import pytest
 
 from s3purge.demo.bed import Moto
 from s3purge.deploy import package as packages
+from s3purge.deploy import wheels
 from tests.conftest import serving
 from tests.deploy.conftest import HOST_ARCH, HOST_PYTHON
 from tests.emulators import http_cache
@@ -75,7 +76,7 @@ class Deployed:
 def lambda_runtime(root: Path) -> Path:
     """A directory holding only what the Lambda Python runtime provides, linked from this environment."""
     root.mkdir()
-    for name in packages.IN_LAMBDA_RUNTIME:
+    for name in wheels.IN_LAMBDA_RUNTIME:
         dist = metadata.distribution(name)
         for top in {Path(f).parts[0] for f in dist.files or [] if Path(f).parts[0] != ".."}:
             if not Path(root, top).exists():
@@ -108,7 +109,7 @@ def deployed(moto_server: Moto, tmp_path_factory: pytest.TempPathFactory) -> Ite
         root = tmp_path_factory.mktemp("packaged")
         config = root / "multicdn.config.yml"
         config.write_text(config_for(emulators, aws))
-        deps = packages.installed_dependencies(root / "deps")
+        deps = wheels.installed_dependencies(root / "deps")
         built = packages.build(config, root / "s3purge.zip", arch=HOST_ARCH, runtime=HOST_PYTHON, dependencies=deps)
         assert built.compiled, built.summary()
         task = root / "task"

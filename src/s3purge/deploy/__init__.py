@@ -4,6 +4,7 @@ template.py       config + Options -> the CloudFormation template (the one sourc
 resources.py      its queues, function, trigger and alarms; iam.py its least-privilege role
 intrinsics.py     the Fn::Sub ARNs both write; observability.py the dashboard and per-CDN alarms
 package.py        the Lambda zip: s3purge + its runtime dependencies for the target platform
+wheels.py         those dependencies: wheels for the target platform, installed once per key
 artifacts.py      the package's upload to the artifact bucket, tagged so destroy finds it again
 notifications.py  merge our entries into a bucket's notification configuration, never replace it
 preflight.py      what deploy checks before it makes anything
