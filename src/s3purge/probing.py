@@ -3,7 +3,8 @@
 Probes are HEAD requests: no body is sent back, and CDNs (Varnish, CloudFront, Fastly,
 Cloudflare, Akamai) answer HEAD from the same cache entry as GET with the same ETag and
 Last-Modified. They go out on their own HTTP client with no auth, no .netrc, no proxy
-credentials: a probe never carries a credential.
+credentials: a probe never carries a credential. A probe ends by the invocation's deadline, and
+whatever goes wrong building or sending it is an answer (none, with the reason), never an exception.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
+from s3purge.deadline import BoundedTransport, within
 from s3purge.freshness import Current, Probe, Seen
 from s3purge.model import Change
 
@@ -41,20 +43,23 @@ class Prober:
         which a Lambda whose routes never verify would pay at every cold start for nothing."""
         with self._lock:  # probes run on a pool: one client for all of them
             if self._client is None:
-                # Its own client: no auth, no .netrc or proxy credentials from the environment.
-                self._client = httpx.Client(follow_redirects=False, trust_env=False, timeout=5.0)
+                # Its own client: no auth, no .netrc or proxy credentials from the environment; on
+                # sockets that end each probe by the deadline however slowly the CDN answers.
+                transport = BoundedTransport(httpx.create_ssl_context())
+                self._client = httpx.Client(follow_redirects=False, trust_env=False, timeout=5.0, transport=transport)
             return self._client
 
     def close(self) -> None:
         if self._client is not None:
             self._client.close()
 
-    def probe(self, probe: Probe) -> Seen:
-        """What the CDN serves at `probe` (its status, ETag, version id, Last-Modified)."""
+    def probe(self, probe: Probe, deadline: float) -> Seen:
+        """What the CDN serves at `probe` (its status, ETag, version id, Last-Modified), by `deadline`."""
         try:
-            response = self.client.head(probe.url, headers={"Host": probe.host, "User-Agent": USER_AGENT})
-        except httpx.HTTPError as error:
-            return Seen(None, error=type(error).__name__)
+            with within(deadline):
+                response = self.client.head(probe.url, headers={"Host": probe.host, "User-Agent": USER_AGENT})
+        except Exception as error:  # noqa: BLE001 - any of them (InvalidURL too) stays with this (change, CDN)
+            return Seen(None, error=_reason(error))
         headers = response.headers
         return Seen(
             response.status_code,
@@ -86,6 +91,11 @@ class Prober:
 
             self._s3 = boto3.client("s3")
         return self._s3
+
+
+def _reason(error: Exception) -> str:
+    text = str(error)
+    return f"{type(error).__name__}: {text[:200]}" if text else type(error).__name__
 
 
 def _http_time(text: str | None) -> datetime | None:

@@ -119,11 +119,11 @@ class Verifier:
             return
         budget = _Budget(config.probes.max_per_run)
         pace = limiter(Rate(config.probes.rate, config.probes.rate))
-        pending = pairs
+        pending = [p for p in pairs if p.probes]
         while pending:
             self._poll(pending, started, budget, pace, deadline)
-            stale = [p for p in pending if p.fresh_at is None and p.last is not None]
-            pending = self._again(stale, report, purge, deadline)
+            stale = [p for p in pending if p.fresh_at is None and p.last is not None and p.last.status is not None]
+            pending = self._again(stale, report, purge, deadline)  # no answer proves nothing: not purged again
         proofs = [_proof(p) for p in pairs]
         for proof in proofs:
             _log_proof(proof)
@@ -146,7 +146,7 @@ class Verifier:
             live = [p for p in live if budget.take(len(p.probes)) and pace.acquire(len(p.probes), deadline)]
             if not live:
                 return
-            for pair, seen in zip(live, self._pool.map(self._look, live), strict=True):
+            for pair, seen in zip(live, self._pool.map(lambda p: self._look(p, deadline), live), strict=True):
                 pair.last = seen
                 if pair.superseded or is_fresh(pair.expect, seen):
                     pair.fresh_at = time.monotonic() - started
@@ -158,16 +158,18 @@ class Verifier:
                 return
             self._wait(min(step, left, max(0.0, deadline - now)))  # the last probe lands on `within`
 
-    def _look(self, pair: _Pair) -> Seen:
-        """Probe each URL of the pair; the first that is not fresh (else the last) speaks for it."""
-        seen = Seen(None, error="no probe")
+    def _look(self, pair: _Pair, deadline: float) -> Seen:
+        """Probe each URL of the pair; the first stale one (else one unanswered, else the last) speaks for it."""
+        seen, unanswered = Seen(None, error="no probe"), None
         for probe in pair.probes:
             pair.probed += 1
-            seen = self.prober.probe(probe)
-            if not is_fresh(pair.expect, seen):
+            seen = self.prober.probe(probe, deadline)
+            if seen.status is None:
+                unanswered = seen  # no evidence either way: another URL may still show a stale copy
+            elif not is_fresh(pair.expect, seen):
                 self._ask_s3(pair, seen)
                 return seen
-        return seen
+        return unanswered or seen
 
     def _ask_s3(self, pair: _Pair, seen: Seen) -> None:
         """Once per purge, at the first copy that is not the event's: has the key changed since?"""
@@ -211,7 +213,14 @@ def _pairs(report: Report, config: Config) -> Iterator[_Pair]:
             if expect is None:
                 log.info("unverified", extra={"cdn": route.cdn, "key": change.key, "reason": "event has no ETag"})
                 continue
-            yield _Pair(change, route, expect, probes(route, change))
+            try:
+                found = probes(route, change)
+            except Exception as error:  # noqa: BLE001 - a key no probe can be built for: unverified, said why
+                yield _Pair(
+                    change, route, expect, [], last=Seen(None, error=f"no probe built ({type(error).__name__})")
+                )
+                continue
+            yield _Pair(change, route, expect, found)
 
 
 def _steps() -> Iterator[float]:
@@ -236,6 +245,8 @@ def _proof(pair: _Pair) -> Proof:
         result, detail = "unverified", "probe budget or deadline spent before a probe"
     elif pair.failed:
         result, detail = "stale", stale_reason(pair.purges, pair.last)
+    elif pair.last.status is None:  # an error is no evidence: never stale
+        result, detail = "unverified", pair.last.describe()
     else:
         result, detail = "unverified", f"deadline or probe budget spent: {pair.last.describe()}"
     return Proof(pair.change.source, pair.cdn, pair.change.key, result, pair.purges, pair.probed, pair.fresh_at, detail)

@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
+from s3purge import pipeline as pipeline_module
 from s3purge.config import parse
 from s3purge.demo.bed import Varnish
 from s3purge.entry import aws_lambda, sqs
@@ -223,3 +224,37 @@ def test_a_hundred_narrowed_retries_go_out_together(boto: Any, tmp_path: Path, m
         sorted(json.loads(m["Body"])["s3purge"]["changes"][0]["cdns"] == ["edge-b"] for m in received) == [True] * 100
     )
     assert took < 6.0  # the invocation's own budget: the retries fit in the safety margin
+
+
+def test_an_unexpected_exception_fails_only_its_own_message(
+    boto: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, logs: pytest.LogCaptureFixture
+) -> None:
+    """The Lambda handler's last resort: a bug that raises for one message fails it alone."""
+    queue, dlq = queue_with_dlq(boto)  # maxReceiveCount 5
+    real = pipeline_module.plan
+
+    def buggy(changes: Any, config: Any) -> Any:  # a stand-in for a bug no stage expected
+        changes = list(changes)
+        if any(change.key == "boom.html" for change in changes):
+            raise RuntimeError("a bug")
+        return real(changes, config)
+
+    monkeypatch.setattr(pipeline_module, "plan", buggy)
+    with serving(Emulator()) as edge:
+        (tmp_path / "multicdn.config.yml").write_text(
+            f'cdns:\n  edge: {{vendor: http, endpoints: ["{edge.url}"]}}\n'
+            "buckets:\n  site:\n    - {cdn: edge, hosts: [h]}\n"
+        )
+        monkeypatch.setenv("LAMBDA_TASK_ROOT", str(tmp_path))
+        monkeypatch.setattr(aws_lambda, "_pipeline", None)
+        sqs.forget()
+        records = [sqs_record(s3_event(key), f"m-{key}") for key in ("a.html", "boom.html", "b.html")]
+        first = aws_lambda.handler({"Records": records}, Context())
+        records[1]["attributes"]["ApproximateReceiveCount"] = "5"  # its last delivery
+        last = aws_lambda.handler({"Records": records[1:2]}, Context())
+    assert first == {"batchItemFailures": [{"itemIdentifier": "m-boom.html"}]}  # only it comes back
+    assert sorted(r.path for r in edge.requests if r.method == "PURGE") == ["/a.html", "/b.html"]  # each once
+    assert last == {"batchItemFailures": []}
+    ((_, reason),) = dead_letters(boto, dlq).values()  # dead-lettered with why, not by SQS without it
+    assert reason == "unexpected error: RuntimeError: a bug"
+    assert left(boto, queue) == ("0", "0")

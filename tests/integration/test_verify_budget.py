@@ -1,4 +1,5 @@
-"""Verification's cost is capped per invocation: past the cap a purge is accepted unverified, and said so."""
+"""Verification's cost is capped per invocation: past the cap, or the deadline, a purge is accepted
+unverified, and said so."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from s3purge.config import parse
 from s3purge.model import Change
 from s3purge.pipeline import Pipeline
 from tests.conftest import serving
-from tests.emulators.base import Emulator, Recorded, Reply
+from tests.emulators.base import Emulator, Fault, Recorded, Reply
 
 
 class Fresh(Emulator):
@@ -34,3 +35,20 @@ def test_past_the_probe_cap_purges_are_accepted_unverified(logs: pytest.LogCaptu
     assert [r.method for r in node.requests].count("HEAD") == 2
     (line,) = [r for r in logs.records if r.getMessage() == "not proved fresh"]
     assert line.detail == "probe budget or deadline spent before a probe"
+
+
+def test_a_probe_that_hangs_ends_at_the_deadline_unverified_never_stale(logs: pytest.LogCaptureFixture) -> None:
+    with serving(Emulator()) as node:
+        node.faults.extend([Fault(status=200), Fault(hang=30)])  # the purge is accepted, the probe never answered
+        config = parse(
+            f'cdns:\n  node: {{vendor: http, endpoints: ["{node.url}"]}}\n'
+            f'buckets:\n  site:\n    - {{cdn: node, hosts: [www.example.test], verify: {{via: ["{node.url}"]}}}}\n'
+        )
+        started = time.monotonic()
+        report = Pipeline(config).run([Change("site", "a.html", "created", "m", etag="abc")], started + 1.0)
+        took = time.monotonic() - started
+    assert took < 3.0  # the deadline, not the probe's 5 s read timeout (slack for a loaded machine)
+    assert report.ok  # accepted by the CDN: not failed for want of an answer
+    ((result, detail),) = [(p.result, p.detail) for p in report.proofs]
+    assert (result, detail.startswith("no answer (ReadTimeout")) == ("unverified", True), detail
+    assert [r.method for r in node.requests] == ["PURGE", "HEAD"]

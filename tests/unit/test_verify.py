@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
@@ -11,9 +12,10 @@ from hypothesis import strategies as st
 
 from s3purge.config import parse
 from s3purge.errors import ConfigError
-from s3purge.freshness import Current, Expected, Seen, expected, is_fresh, probes, superseded
+from s3purge.freshness import Current, Expected, Probe, Seen, expected, is_fresh, probes, superseded
 from s3purge.mapping import targets
 from s3purge.model import Change, Outcome, Report
+from s3purge.probing import Prober
 from s3purge.verify import second_purges
 
 AT = datetime(2026, 11, 26, 12, 0, 0, 500000, tzinfo=UTC)
@@ -97,6 +99,14 @@ def test_every_probe_is_a_url_the_route_purged(key: str) -> None:
     change = Change("site", key, "created", "m")
     purged = {t.value for t in targets(change, config) if t.cdn == "cf" and t.kind == "url"}
     assert {p.url for p in probes(route, change)} == purged
+
+
+def test_a_probe_that_cannot_be_sent_is_no_answer_not_an_exception() -> None:
+    prober = Prober()  # httpx refuses the URL before any connection: no server needed
+    seen = prober.probe(Probe("http://127.0.0.1:9/" + "x" * 70_000, "www.example.test"), time.monotonic() + 5)
+    prober.close()
+    assert (seen.status, seen.error) == (None, "InvalidURL: URL too long")
+    assert not is_fresh(PUT, seen) and seen.describe() == "no answer (InvalidURL: URL too long)"
 
 
 def test_verification_needs_hosts() -> None:

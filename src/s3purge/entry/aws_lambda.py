@@ -6,6 +6,14 @@ failed CDNs, left for redelivery, or (failed permanently, or on its last deliver
 the dead-letter queue with its reason (entry/settle.py, shared with the worker). A direct
 invocation raises only for failures a retry can fix; permanent ones are logged at error
 level, since Lambda's async retry would only repeat them.
+
+Last resort (a bug: an exception no stage expected): an SQS batch whose run raises is run again
+one message at a time, so the message that raises fails alone: it is left for redelivery with
+the error as its reason, and on its last delivery dead-lettered with it; the others are settled
+as usual (those purged before the exception are purged twice: harmless, and better than failing
+a whole batch over and over until maxReceiveCount dead-letters the good messages too). A direct
+invocation raises it: Lambda's async retry and its failure destination apply.
+
 Environment (read once per cold start, with the config and its secrets):
     config_file  path of the config, relative to the function root (multicdn.config.yml)
     debug        true | false
@@ -50,7 +58,7 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     except EventError as error:  # permanent: a retry would read the same event
         log.error("event not read", extra={"reason": str(error)})
         return {"changes": 0, "batches": 0, "error": str(error)}
-    report, settlement = pipeline.run_messages(messages, deadline)
+    report, settlement = _run(pipeline, messages, deadline) if from_sqs else pipeline.run_messages(messages, deadline)
     from s3purge import metrics  # already loaded by the cold start
 
     metrics.publish(report, pipeline.config, event)
@@ -67,6 +75,41 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         reasons = sorted({f"{o.batch.cdn}: {o.detail}" for o in report.failures() if o.retryable})
         raise PurgeFailed("; ".join(reasons))
     return {"changes": len(report.changes), "batches": len(report.outcomes)}
+
+
+def _run(pipeline: Pipeline, messages: list[Message], deadline: float) -> tuple[Report, Settlement]:
+    """The batch through the pipeline; if that raises, each message alone (see the module's docstring)."""
+    try:
+        return pipeline.run_messages(messages, deadline)
+    except Exception:
+        log.exception("batch failed unexpectedly: each message again alone", extra={"messages": len(messages)})
+    from s3purge.model import Report
+    from s3purge.pipeline import Settlement
+
+    report, settlement = Report(routed={}), Settlement()
+    for message in messages:
+        try:
+            one, part = pipeline.run_messages([message], deadline)
+        except Exception as error:  # this message alone: left for redelivery, with why
+            log.exception("message failed unexpectedly", extra={"message_id": message.id})
+            settlement.fail[message.id] = f"unexpected error: {type(error).__name__}: {str(error)[:500]}"
+            continue
+        _merge(report, one)
+        settlement.ack += part.ack
+        settlement.retry |= part.retry
+        settlement.fail |= part.fail
+        settlement.dead |= part.dead
+    return report, settlement
+
+
+def _merge(into: Report, report: Report) -> None:
+    into.changes += report.changes
+    into.outcomes += report.outcomes
+    into.routed = {**into.routed, **report.routed}
+    into.bad_sources |= report.bad_sources
+    into.proofs += report.proofs
+    for delay, changes in report.second.items():
+        into.second.setdefault(delay, []).extend(changes)
 
 
 def _settle(messages: list[Message], settlement: Settlement, event: Any) -> set[str]:
