@@ -173,18 +173,25 @@ def test_migrate_keeps_the_source_mode_and_explains_a_missing_directory(tmp_path
     assert "Traceback" not in missing.output
 
 
-def test_legacy_notes_are_warnings_shown_once(tmp_path: Path) -> None:
+def test_legacy_notes_are_one_line_except_when_checking_migrating_or_verbose(tmp_path: Path) -> None:
     source = tmp_path / "legacy.yml"
     source.write_text(SAMPLE.read_text())
+    summary = f"warning: 5 notes converting the legacy config {source}; see `s3purge config check {source}`"
 
-    result = run("--config", str(source), "plan", "-q")
-    shown = run("--config", str(source), "plan")
+    quiet = run("--config", str(source), "plan", "-q")
+    plan = run("--config", str(source), "plan")
+    purge = run("--config", str(source), "purge", "--cdn", "cloudflare", "https://www.example.com/a", "--dry-run")
+    verbose = run("--config", str(source), "plan", "-v")
+    check = run("config", "check", str(source))
+    migrate = run("config", "migrate", str(source), str(tmp_path / "new.yml"))
 
-    assert result.stderr == ""
-    notes = [line for line in shown.stderr.splitlines() if line]
-    assert notes, "the sample legacy config has conversion notes"
-    assert all(line.startswith("warning: ") for line in notes)
-    assert len(notes) == len(set(notes))
+    assert quiet.stderr == ""
+    assert plan.stderr.splitlines() == [summary]
+    assert summary in purge.stderr.splitlines() and purge.stderr.count("warning: ") == 1
+    for full in (verbose, check, migrate):
+        notes = [line for line in full.stderr.splitlines() if line.startswith("warning: ")]
+        assert len(notes) == 5 == len(set(notes)), full.stderr
+        assert all(line.startswith(f"warning: {source}:") for line in notes)
 
 
 def test_replay_errors_name_the_file_and_line(tmp_path: Path) -> None:

@@ -3,10 +3,12 @@ placeholder secrets for previews, and sending batches. Command modules import it
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 
 import click
 
@@ -42,12 +44,45 @@ class WarningLines(logging.Handler):
     def __init__(self) -> None:
         super().__init__(logging.WARNING)
         self.seen: set[str] = set()
+        self.held: list[str] | None = None
+        """While set, warnings are kept here instead of shown (load_config decides)."""
 
     def emit(self, record: logging.LogRecord) -> None:
         message = record.getMessage()
-        if message not in self.seen:
+        if self.held is not None:
+            self.held.append(message)
+        elif message not in self.seen:
             self.seen.add(message)
             warn(message)
+
+
+def load_config(path: str | Path, *, notes: bool = False) -> config_module.Config:
+    """The config; a legacy file's conversion notes in full with `notes` or -v, else one line saying how many.
+
+    The notes matter when checking or migrating the file, not on every plan and purge
+    (the example legacy config has five). The only warnings a load logs are those notes.
+    """
+    with _held_warnings() as held:
+        loaded = config_module.load(path)
+    if held and not (notes or output.settings().verbose):
+        count = f"{len(held)} note{'s' if len(held) > 1 else ''}"
+        held = [f"{count} converting the legacy config {path}; see `s3purge config check {path}`"]
+    for line in held:
+        logging.getLogger("s3purge").warning(line)
+    return loaded
+
+
+@contextlib.contextmanager
+def _held_warnings() -> Iterator[list[str]]:
+    held: list[str] = []
+    shown = next((h for h in logging.getLogger("s3purge").handlers if isinstance(h, WarningLines)), None)
+    if shown is not None:
+        shown.held = held
+    try:
+        yield held
+    finally:
+        if shown is not None:
+            shown.held = None
 
 
 def setup_logs(*, service: bool = False, debug: bool = False) -> None:

@@ -12,7 +12,7 @@ import yaml
 from s3purge import config as config_module
 from s3purge import legacy, secrets
 from s3purge.entry import output
-from s3purge.entry.cli.base import DEFAULT_CONFIG
+from s3purge.entry.cli.base import DEFAULT_CONFIG, load_config
 from s3purge.entry.cli.group import CommandGroup
 from s3purge.entry.output import note, say
 from s3purge.errors import ConfigError
@@ -30,7 +30,7 @@ def config_group() -> None:
 def check(config_path: str | None, resolve: bool) -> None:
     """Validate a config file (default: the global --config); exit 2 with every problem if it is wrong."""
     path = config_path or DEFAULT_CONFIG
-    loaded = config_module.load(path)
+    loaded = load_config(path, notes=True)
     if resolve:
         secrets.resolve(loaded.secrets())
     routes = sum(len(r) for r in loaded.buckets.values())
@@ -57,7 +57,7 @@ def migrate(old: str, new: str, force: bool) -> None:
 
     Secrets are copied exactly as written, never resolved. NEW may be - for stdout.
     """
-    config_module.load(old)  # every problem at the legacy file's lines; notes are shown as warnings
+    load_config(old, notes=True)  # every problem at the legacy file's lines; notes shown as warnings
     raw = yaml.safe_load(Path(old).read_text(encoding="utf-8"))
     if not is_legacy(raw):
         raise ConfigError(f"{old}: already in the s3purge format (no top-level {legacy.DOMAINS})")

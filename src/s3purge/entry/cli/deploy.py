@@ -9,9 +9,8 @@ from typing import Any, TypeVar
 
 import click
 
-from s3purge import config as config_module
 from s3purge.deploy import RUNTIMES, Options
-from s3purge.entry.cli.base import asker
+from s3purge.entry.cli.base import asker, load_config
 from s3purge.entry.output import Refused
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -130,7 +129,7 @@ def deploy(
     from s3purge.deploy.aws import Aws
 
     config_path: Path = params["config_path"]
-    loaded = config_module.load(config_path)
+    loaded = load_config(config_path)
     options = _options(params)
     template.build(loaded, options)  # fail on config, name or bucket mistakes before building anything
     preflight.refuse_unusable_secrets(loaded)
@@ -210,7 +209,7 @@ def template_command(fmt: str, out: Any, package_out: Path | None, **params: Any
     """Write the CloudFormation template deploy would use, for IaC pipelines."""
     from s3purge.deploy import package, preflight, template
 
-    loaded = config_module.load(params["config_path"])
+    loaded = load_config(params["config_path"])
     options = _options(params)
     preflight.warn_about_secrets(loaded, lambda line: click.echo(line, err=True))
     out.write(template.dump(template.build(loaded, options), fmt))

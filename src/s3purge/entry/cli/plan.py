@@ -6,9 +6,8 @@ from collections.abc import Iterable
 
 import click
 
-from s3purge import config as config_module
 from s3purge.entry import output
-from s3purge.entry.cli.base import CONFIG, placeholder_secrets, split_object
+from s3purge.entry.cli.base import CONFIG, load_config, placeholder_secrets, split_object
 from s3purge.entry.cli.preview import show_plan
 from s3purge.model import Change, EventKind
 from s3purge.unrouted import why_unrouted
@@ -28,7 +27,7 @@ def plan(keys: tuple[str, ...], event_files: tuple[str, ...], removed: bool, con
     """
     from s3purge.entry.inputs import read_changes
 
-    loaded = config_module.load(config_path)
+    loaded = load_config(config_path)
     placeholder_secrets(loaded.secrets())
     given = list(key_changes(keys, "removed" if removed else "created"))
     for change in given:

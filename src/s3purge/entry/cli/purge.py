@@ -8,11 +8,10 @@ from typing import TextIO
 
 import click
 
-from s3purge import config as config_module
 from s3purge import secrets
 from s3purge.config import Cdn, Config
 from s3purge.entry import output
-from s3purge.entry.cli.base import CONFIG, asker, execute, placeholder_secrets, setup_logs, split_object
+from s3purge.entry.cli.base import CONFIG, asker, execute, load_config, placeholder_secrets, setup_logs, split_object
 from s3purge.entry.cli.show import batch_doc, refused_docs, report_outcomes, show_batches, show_refused
 from s3purge.entry.cli.urls import dropped_query, pasted_url
 from s3purge.entry.output import note, say, warn
@@ -71,7 +70,7 @@ def purge(
     urls, keys = (*urls, *listed_urls), (*keys, *listed_keys)
     if not (urls or keys or tags or prefixes or everything):
         raise click.UsageError("give URLs, --key, --tag, --prefix, --everything or --from-file")
-    loaded = config_module.load(config_path)
+    loaded = load_config(config_path)
     cdn = _cdn(loaded, cdn_name)
     wanted = [
         *_url_targets(cdn, urls, action),
@@ -84,7 +83,7 @@ def purge(
     if not send:
         if not _go_ahead(loaded, cdn, planned, dry_run):
             return
-        loaded = config_module.load(config_path)  # afresh: the preview filled in placeholder secrets
+        loaded = load_config(config_path)  # afresh: the preview filled in placeholder secrets
         cdn = _cdn(loaded, cdn_name)
     secrets.resolve(cdn.provider.options.secrets())
     setup_logs()

@@ -11,7 +11,7 @@ import click
 from s3purge import config as config_module
 from s3purge import secrets
 from s3purge.entry import output
-from s3purge.entry.cli.base import CONFIG, SEND_DEADLINE, asker, setup_logs
+from s3purge.entry.cli.base import CONFIG, SEND_DEADLINE, asker, load_config, setup_logs
 from s3purge.entry.cli.queues import queue_url
 from s3purge.entry.output import EXIT_FAILED, EXIT_OK, note, say
 from s3purge.events import Message
@@ -71,7 +71,7 @@ def redrive(
     dlq_url = queue_url("--dlq-url", dlq_url)
     if to_queue is not None:
         to_queue = queue_url("--to-queue", to_queue)
-    loaded = config_module.load(config_path)
+    loaded = load_config(config_path)
     unknown = sorted(set(cdns) - set(loaded.cdns))
     if unknown:
         raise click.BadParameter(f"{', '.join(unknown)}: not a CDN of {loaded.path}", param_hint="--cdn")

@@ -10,7 +10,7 @@ import click
 from s3purge import config as config_module
 from s3purge import secrets
 from s3purge.entry import output
-from s3purge.entry.cli.base import CONFIG, DEBUG, asker, execute, placeholder_secrets, setup_logs
+from s3purge.entry.cli.base import CONFIG, DEBUG, asker, execute, load_config, placeholder_secrets, setup_logs
 from s3purge.entry.cli.preview import WARNINGS_SHOWN, change_doc, show_plan
 from s3purge.entry.cli.show import report_outcomes
 from s3purge.entry.output import note, warn
@@ -34,7 +34,7 @@ def replay(*, sources: tuple[str, ...], send: bool, dry_run: bool, config_path: 
     """
     from s3purge.entry.inputs import read_changes
 
-    loaded = config_module.load(config_path)
+    loaded = load_config(config_path)
     changes = read_changes(sources)  # every input read (or refused, naming it) before anything is sent
     if not send:
         placeholder_secrets(loaded.secrets())
@@ -42,7 +42,7 @@ def replay(*, sources: tuple[str, ...], send: bool, dry_run: bool, config_path: 
         if dry_run or output.settings().json or not asker(yes=False)("Send these requests?"):
             note("\ndry run: nothing sent (add --yes to purge)")
             return
-        loaded = config_module.load(config_path)  # afresh: the plan filled in placeholder secrets
+        loaded = load_config(config_path)  # afresh: the plan filled in placeholder secrets
     secrets.resolve(loaded.secrets())
     setup_logs(debug=debug)
     planned = make_plan(changes, loaded)

@@ -6,9 +6,8 @@ from typing import Any
 
 import click
 
-from s3purge import config as config_module
 from s3purge.entry import output
-from s3purge.entry.cli.base import CONFIG, DEBUG, setup_logs
+from s3purge.entry.cli.base import CONFIG, DEBUG, load_config, setup_logs
 from s3purge.entry.cli.queues import queue_url as checked_queue_url
 
 
@@ -32,4 +31,4 @@ def worker(queue_url: str, wait_seconds: int, config_path: str, debug: bool) -> 
 def _pipeline(config_path: str) -> Any:
     from s3purge.pipeline import Pipeline
 
-    return Pipeline(config_module.load(config_path))  # a CDN whose secret cannot be fetched fails alone
+    return Pipeline(load_config(config_path))  # a CDN whose secret cannot be fetched fails alone
