@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 from textwrap import dedent
+from typing import Any
 
 import click
 import httpx
@@ -14,6 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from s3purge import config
+from s3purge.demo.bed import Varnish
 from s3purge.entry.cli import main
 from s3purge.entry.cli.urls import pasted_url
 from tests.conftest import serving
@@ -161,6 +164,29 @@ def test_a_pasted_query_is_shown_then_purged_on_the_strict_cache(tmp_path: Path)
     assert sent.exit_code == 0, sent.output
     assert cache.purged == [("PURGE", HOST, "/p.html?v=2&x=a+b")] and cache.violations == []
     assert "query" not in shown.output + sent.output  # nothing dropped, nothing to warn about
+
+
+def test_a_pasted_query_is_served_fresh_from_real_varnish(
+    tmp_path: Path, boto: Any, site: str, varnish: Varnish
+) -> None:
+    """Varnish keeps the cache-busted copy apart (its hash holds the query): only its own purge evicts it."""
+    key = f"p-{uuid.uuid4().hex[:8]}.html"
+    path = tmp_path / "varnish.yml"
+    path.write_text(
+        f"cdns:\n  v: {{vendor: http, endpoints: ['{varnish.url}']}}\n"
+        f"buckets:\n  {site}:\n    - {{cdn: v, hosts: [{HOST}]}}\n"
+    )
+    with httpx.Client(base_url=varnish.url, headers={"Host": HOST}) as cache:
+        boto.s3.put_object(Bucket=site, Key=key, Body=b"v1")
+        assert cache.get(f"/{key}?v=2").content == cache.get(f"/{key}?v=2").content == b"v1"  # now cached
+        boto.s3.put_object(Bucket=site, Key=key, Body=b"v2")
+        assert cache.get(f"/{key}?v=2").headers["X-Cache"] == "HIT"  # stale until purged
+
+        result = run("purge", "--config", str(path), "--cdn", "v", "--yes", f"https://{HOST}/{key}?v=2")
+
+        assert result.exit_code == 0, result.output
+        fresh = cache.get(f"/{key}?v=2")
+    assert (fresh.content, fresh.headers["X-Cache"]) == (b"v2", "MISS")
 
 
 @pytest.mark.parametrize("cdn", ["ak", "cf", "fa", "ec", "hw"])
