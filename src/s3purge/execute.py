@@ -147,7 +147,8 @@ class Executor:
                 raise
         details = []  # sent again as two halves, in this thread (nothing is lost, no pool deadlock)
         for half in self.caps.halve(call.batch):
-            details += [self._send(_Call(call.cdn, half, r), deadline) for r in call.cdn.provider.build(half)]
+            again = _same_place(call.cdn.provider.build(half), call.request)
+            details += [self._send(_Call(call.cdn, half, r), deadline) for r in again]
         return "; ".join(d for d in details if d)
 
     def _retrying(self, cdn: Cdn, deadline: float) -> Retrying:
@@ -280,3 +281,11 @@ def _log_call(
             "attempt": attempt,
         },
     )
+
+
+def _same_place(requests: list[httpx.Request], refused: httpx.Request) -> list[httpx.Request]:
+    """The half's requests to where the refused one went: the batch's other requests (another
+    endpoint, another CloudFront distribution) were taken whole, and sending them the halves too
+    would purge, and on CloudFront pay for, every path twice. If none goes there, all of them."""
+    same = [r for r in requests if r.method == refused.method and r.url == refused.url]
+    return same or requests

@@ -378,3 +378,16 @@ def test_batch_too_large_halves_the_invalidation_and_loses_nothing(boto: Any, aw
         f"/{k}" for k in keys
     )
     assert all(inv["InvalidationBatch"]["Paths"]["Quantity"] <= 30 for inv in made)
+
+
+def test_only_the_refusing_distribution_gets_the_halves(boto: Any, aws: Any) -> None:
+    # Two distributions, one call each; only the one refusing as too large is sent the halves:
+    # the other already took all 100 paths (sending it the halves too paid for them twice).
+    big, small = distribution(boto.cloudfront), distribution(boto.cloudfront)
+    keys = [f"p/{n}.html" for n in range(100)]
+    with serving(CloudFrontGate(aws.url, max_paths=30)) as gate:
+        report = run(config(gate.url, big, small), keys)
+    assert report.ok, [o.detail for o in report.failures()]
+    for dist in (big, small):
+        paths = [p for inv in invalidations(boto, dist) for p in inv["InvalidationBatch"]["Paths"]["Items"]]
+        assert sorted(paths) == sorted(f"/{k}" for k in keys)  # each path paid for once per distribution
