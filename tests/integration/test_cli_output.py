@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -153,6 +155,24 @@ def test_purge_send_text_prints_a_summary_unless_quiet(tmp_path: Path) -> None:
     assert "vendor call" not in loud.stderr
     (call,) = [json.loads(line) for line in verbose.stderr.splitlines() if '"vendor call"' in line]
     assert (call["cdn"], call["status"], call["result"]) == ("edge", 200, "accepted")
+
+
+def test_a_send_stops_at_its_deadline_and_says_how_to_raise_it(tmp_path: Path) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # takes connections (backlog), never answers
+        path = http_config(tmp_path, f"http://127.0.0.1:{silent.getsockname()[1]}")
+        args = ["purge", "--config", str(path), "--cdn", "edge", "--yes", "--key", "site/public/x.html"]
+        started = time.monotonic()
+        result = run(*args, "--deadline", "1", env={"PURGE_TOKEN": TOKEN})
+        took = time.monotonic() - started
+
+    assert result.exit_code == 1
+    assert took < 5  # the vendor call's own timeout is 5 s: the deadline cut it short
+    assert (
+        "warning: the 1 s deadline ran out with 1 failed: what was not done in time counts as failed; "
+        "raise it with --deadline SECONDS"
+    ) in result.stderr.splitlines()
+    for command in ("purge", "replay", "redrive"):
+        assert "--deadline SECONDS  " in run(command, "--help").stdout
 
 
 def test_migrate_keeps_the_source_mode_and_explains_a_missing_directory(tmp_path: Path) -> None:

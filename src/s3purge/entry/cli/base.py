@@ -34,8 +34,30 @@ CONFIG = click.option(
 DEBUG = click.option("--debug/--no-debug", default=False, help="Log plans in detail (never secrets); same as -vv.")
 
 
-SEND_DEADLINE = 300.0
-"""Seconds a manual send (purge, replay, redrive) may take before what is left is reported failed."""
+SEND_DEADLINE = 300
+"""Seconds a manual send (purge, replay, redrive) may take before what is left is reported failed.
+
+Kept fixed rather than derived from the plan: a bound a user can predict, and --deadline
+raises it for a paced bulk purge; when it runs out, a warning says so and names the option."""
+
+DEADLINE = click.option(
+    "--deadline",
+    "deadline_seconds",
+    type=click.IntRange(min=1),
+    default=SEND_DEADLINE,
+    show_default=True,
+    metavar="SECONDS",
+    help="Seconds the sends may take; what is not done by then is reported failed (raise it for big purges).",
+)
+
+
+def warn_if_out_of_time(deadline: float, seconds: int, failed: int) -> None:
+    """Say when failures are the deadline's doing, and how to give the sends more time."""
+    if failed and time.monotonic() >= deadline:
+        warn(
+            f"the {seconds} s deadline ran out with {failed} failed: what was not done in time counts as "
+            "failed; raise it with --deadline SECONDS"
+        )
 
 
 class WarningLines(logging.Handler):
@@ -129,12 +151,14 @@ def _placeholder(secret: secrets.Secret) -> str:
     return "***"
 
 
-def execute(batches: list[Batch], loaded: config_module.Config, label: str = "purging") -> list[Outcome]:
+def execute(
+    batches: list[Batch], loaded: config_module.Config, seconds: int = SEND_DEADLINE, label: str = "purging"
+) -> list[Outcome]:
     """Send batches with a progress bar: in slices so the bar moves, each slice all CDNs at once."""
     from s3purge.execute import Executor
 
     executor = Executor()
-    deadline = time.monotonic() + SEND_DEADLINE
+    deadline = time.monotonic() + seconds
     slice_size = max(8, 4 * sum(loaded.cdns[c].limits.concurrency for c in {b.cdn for b in batches}))
     outcomes: list[Outcome] = []
     try:
@@ -145,6 +169,7 @@ def execute(batches: list[Batch], loaded: config_module.Config, label: str = "pu
                 outcomes += done
     finally:
         executor.close()
+    warn_if_out_of_time(deadline, seconds, sum(not o.ok for o in outcomes))
     return outcomes
 
 

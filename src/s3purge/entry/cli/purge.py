@@ -11,7 +11,16 @@ import click
 from s3purge import secrets
 from s3purge.config import Cdn, Config
 from s3purge.entry import output
-from s3purge.entry.cli.base import CONFIG, asker, execute, load_config, placeholder_secrets, setup_logs, split_object
+from s3purge.entry.cli.base import (
+    CONFIG,
+    DEADLINE,
+    asker,
+    execute,
+    load_config,
+    placeholder_secrets,
+    setup_logs,
+    split_object,
+)
 from s3purge.entry.cli.show import batch_doc, refused_docs, report_outcomes, show_batches, show_refused
 from s3purge.entry.cli.urls import dropped_query, pasted_url
 from s3purge.entry.output import note, say, warn
@@ -45,6 +54,7 @@ DEFAULT_ACTIONS: tuple[Action, ...] = ("purge", "invalidate")
 @click.option("--action", type=click.Choice(ACTIONS), help="Override the action (default: the route's, or purge).")
 @click.option("--yes", "--send", "-y", "send", is_flag=True, help="Purge without asking (--send: the old name).")
 @click.option("--dry-run", is_flag=True, help="Only show the exact requests.")
+@DEADLINE
 @CONFIG
 def purge(
     *,
@@ -58,6 +68,7 @@ def purge(
     action: Action | None,
     send: bool,
     dry_run: bool,
+    deadline_seconds: int,
     config_path: str,
 ) -> None:
     """Purge URLs, tags, prefixes, everything, or S3 keys as the config maps them, on one CDN.
@@ -87,7 +98,7 @@ def purge(
         cdn = _cdn(loaded, cdn_name)
     secrets.resolve(cdn.provider.options.secrets())
     setup_logs()
-    sys.exit(report_outcomes(execute(planned.batches, loaded) + refusal_outcomes(planned)))
+    sys.exit(report_outcomes(execute(planned.batches, loaded, deadline_seconds) + refusal_outcomes(planned)))
 
 
 def _go_ahead(loaded: Config, cdn: Cdn, planned: Plan, dry_run: bool) -> bool:

@@ -11,7 +11,7 @@ import click
 from s3purge import config as config_module
 from s3purge import secrets
 from s3purge.entry import output
-from s3purge.entry.cli.base import CONFIG, SEND_DEADLINE, asker, load_config, setup_logs
+from s3purge.entry.cli.base import CONFIG, DEADLINE, asker, load_config, setup_logs, warn_if_out_of_time
 from s3purge.entry.cli.queues import queue_url
 from s3purge.entry.output import EXIT_FAILED, EXIT_OK, note, say
 from s3purge.events import Message
@@ -45,6 +45,7 @@ def _age(ctx: click.Context, param: click.Parameter, value: str | None) -> float
 @click.option("--wait-seconds", default=2, show_default=True, type=click.IntRange(0, 20), help="Long-poll wait.")
 @click.option("--yes", "--send", "-y", "send", is_flag=True, help="Redrive without asking (--send: the old name).")
 @click.option("--dry-run", is_flag=True, help="Only list what would be redriven.")
+@DEADLINE
 @CONFIG
 def redrive(
     *,
@@ -59,6 +60,7 @@ def redrive(
     wait_seconds: int,
     send: bool,
     dry_run: bool,
+    deadline_seconds: int,
     config_path: str,
 ) -> None:
     """Send the dead-letter queue's messages back after an outage: lists them, then asks (--yes: don't ask).
@@ -88,7 +90,7 @@ def redrive(
         if send and to == "queue" and target is not None:
             job.to_queue(target)
         elif send:
-            job.through_pipeline(_runner(loaded))
+            job.through_pipeline(_runner(loaded, deadline_seconds))
     finally:
         job.release()
     code = EXIT_FAILED if send and any(i.result in ("kept", "narrowed") for i in job.selected()) else EXIT_OK
@@ -96,7 +98,7 @@ def redrive(
     sys.exit(code)
 
 
-def _runner(loaded: config_module.Config) -> Any:
+def _runner(loaded: config_module.Config, seconds: int) -> Any:
     from s3purge.pipeline import Pipeline
 
     secrets.resolve(loaded.secrets())
@@ -105,9 +107,11 @@ def _runner(loaded: config_module.Config) -> Any:
 
     def run(messages: list[Message]) -> Settlement:
         with output.progress(len(messages), "message", "redriving") as bar:
-            _, settlement = pipeline.run_messages(messages, time.monotonic() + SEND_DEADLINE)
+            deadline = time.monotonic() + seconds
+            report, settlement = pipeline.run_messages(messages, deadline)
             bar.update(len(messages))
         pipeline.executor.close()
+        warn_if_out_of_time(deadline, seconds, sum(not o.ok for o in report.outcomes))
         return settlement
 
     return run

@@ -10,7 +10,7 @@ import click
 from s3purge import config as config_module
 from s3purge import secrets
 from s3purge.entry import output
-from s3purge.entry.cli.base import CONFIG, DEBUG, asker, execute, load_config, placeholder_secrets, setup_logs
+from s3purge.entry.cli.base import CONFIG, DEADLINE, DEBUG, asker, execute, load_config, placeholder_secrets, setup_logs
 from s3purge.entry.cli.preview import WARNINGS_SHOWN, change_doc, show_plan
 from s3purge.entry.cli.show import report_outcomes
 from s3purge.entry.output import note, warn
@@ -24,9 +24,12 @@ from s3purge.unrouted import why_unrouted
 @click.argument("sources", nargs=-1, required=True)
 @click.option("--yes", "--send", "-y", "send", is_flag=True, help="Purge without asking (--send: the old name).")
 @click.option("--dry-run", is_flag=True, help="Only show the plan.")
+@DEADLINE
 @CONFIG
 @DEBUG
-def replay(*, sources: tuple[str, ...], send: bool, dry_run: bool, config_path: str, debug: bool) -> None:
+def replay(
+    *, sources: tuple[str, ...], send: bool, dry_run: bool, deadline_seconds: int, config_path: str, debug: bool
+) -> None:
     """Run saved events through the pipeline again: shows the plan, then asks (--yes: don't ask).
 
     SOURCES: files of events in any envelope (JSON, JSON Lines, `aws sqs receive-message`
@@ -46,7 +49,7 @@ def replay(*, sources: tuple[str, ...], send: bool, dry_run: bool, config_path: 
     secrets.resolve(loaded.secrets())
     setup_logs(debug=debug)
     planned = make_plan(changes, loaded)
-    outcomes = execute(planned.batches, loaded) + refusal_outcomes(planned)
+    outcomes = execute(planned.batches, loaded, deadline_seconds) + refusal_outcomes(planned)
     report = Report(changes=changes, outcomes=outcomes, routed=planned.routed)
     sys.exit(report_outcomes(outcomes, extra={"changes": len(changes), "skipped": _skipped(report, loaded)}))
 
