@@ -143,10 +143,12 @@ class Verifier:
         for step in _steps():
             now = time.monotonic()
             live = [p for p in pairs if p.fresh_at is None and now - begun < _within(p) + SLACK and now < deadline]
-            live = [p for p in live if budget.take(len(p.probes)) and pace.acquire(len(p.probes), deadline)]
+            live = [p for p in live if budget.take(len(p.probes))]
             if not live:
                 return
-            for pair, seen in zip(live, self._pool.map(lambda p: self._look(p, deadline), live), strict=True):
+            for pair, seen in zip(live, self._pool.map(lambda p: self._look(p, pace, deadline), live), strict=True):
+                if seen is None:
+                    continue  # no probe could be paced before the deadline
                 pair.last = seen
                 if pair.superseded or is_fresh(pair.expect, seen):
                     pair.fresh_at = time.monotonic() - started
@@ -158,10 +160,14 @@ class Verifier:
                 return
             self._wait(min(step, left, max(0.0, deadline - now)))  # the last probe lands on `within`
 
-    def _look(self, pair: _Pair, deadline: float) -> Seen:
-        """Probe each URL of the pair; the first stale one (else one unanswered, else the last) speaks for it."""
-        seen, unanswered = Seen(None, error="no probe"), None
+    def _look(self, pair: _Pair, pace: Any, deadline: float) -> Seen | None:
+        """Probe each URL of the pair; the first stale one (else one unanswered, else the last) speaks for it.
+
+        Each probe waits for its turn here, just before it is sent: paced where the CDN counts them."""
+        seen, unanswered = None, None
         for probe in pair.probes:
+            if not pace.acquire(1, deadline):  # its turn would come after the deadline
+                return None if seen is None else Seen(None, error="deadline reached before every URL was probed")
             pair.probed += 1
             seen = self.prober.probe(probe, deadline)
             if seen.status is None:

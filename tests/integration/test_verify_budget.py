@@ -52,3 +52,28 @@ def test_a_probe_that_hangs_ends_at_the_deadline_unverified_never_stale(logs: py
     ((result, detail),) = [(p.result, p.detail) for p in report.proofs]
     assert (result, detail.startswith("no answer (ReadTimeout")) == ("unverified", True), detail
     assert [r.method for r in node.requests] == ["PURGE", "HEAD"]
+
+
+def test_probes_arrive_at_the_cdn_paced_at_probes_rate() -> None:
+    rate, count = 20, 40
+    with serving(Fresh()) as node:
+        config = parse(
+            f'cdns:\n  node: {{vendor: http, endpoints: ["{node.url}"]}}\n'
+            f'buckets:\n  site:\n    - {{cdn: node, hosts: [www.example.test], verify: {{via: ["{node.url}"]}}}}\n'
+            f"probes: {{rate: {rate}}}\n"
+        )
+        changes = [Change("site", f"{n}.html", "created", f"m{n}", etag="abc") for n in range(count)]
+        report = Pipeline(config).run(changes, time.monotonic() + 30)
+    assert [p.result for p in report.proofs] == ["fresh"] * count
+    arrived = sorted(r.at for r in node.requests if r.method == "HEAD")  # as the CDN counts them
+    assert len(arrived) == count  # one probe each: all fresh at once
+    # A token bucket of `rate` a second and as much burst: never more in any stretch of time than
+    # that allows. Slack of 3 probes for arrivals bunched by a loaded machine (pacing counts at sending).
+    over = [
+        (j - i + 1, round(arrived[j] - arrived[i], 3))
+        for i in range(count)
+        for j in range(i, count)
+        if j - i + 1 > rate + rate * (arrived[j] - arrived[i]) + 3
+    ]
+    assert over == []
+    assert arrived[-1] - arrived[0] >= (count - rate - 3) / rate  # so the last ones waited for their turn
