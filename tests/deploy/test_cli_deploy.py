@@ -6,12 +6,14 @@ import json
 from pathlib import Path
 from typing import Any
 
+import click
 import pytest
 from click.testing import CliRunner
 
 from s3purge import config as config_module
-from s3purge.deploy import Options, template
+from s3purge.deploy import Options, stack, template
 from s3purge.deploy import package as packages
+from s3purge.deploy.aws import Aws
 from s3purge.entry.cli import main
 from tests.deploy.conftest import drain, snapshot
 
@@ -82,6 +84,30 @@ def test_deploy_and_destroy_from_the_command_line(
     assert "bucket site: removed our notification entry" in gone.output
     assert gone.output.rstrip().endswith("destroyed s3purge")
     assert getattr(boto, "lambda").list_functions()["Functions"] == []
+
+
+@pytest.mark.usefixtures("buckets")
+@pytest.mark.parametrize("interrupt", ["end of input", "ctrl-c"])
+def test_an_interrupted_question_leaves_no_change_set_nor_stack(
+    boto: Any, account: Aws, config_file: Path, quick_package: Any, interrupt: str
+) -> None:
+    said: list[str] = []
+
+    def ask(question: str) -> bool:
+        if interrupt == "ctrl-c":
+            raise KeyboardInterrupt
+        return click.confirm(question, default=False, err=True)  # stdin ends: click raises Abort
+
+    loaded = config_module.load(config_file)
+    with CliRunner().isolation(input=""), pytest.raises((click.Abort, KeyboardInterrupt)):
+        stack.deploy(loaded, Options(), quick_package(config_file), account, said.append, confirm=ask)
+
+    assert said[-1] == (
+        "interrupted: discarded the change set and the empty stack it made; nothing was created, changed or removed"
+    )
+    assert snapshot(boto)["stacks"] == []  # no REVIEW_IN_PROGRESS stack holding the change set
+    stack.deploy(loaded, Options(), quick_package(config_file), account, said.append, confirm=lambda q: False)
+    assert said[-1] == "nothing was created, changed or removed"  # not refused as a leftover
 
 
 def test_errors_are_one_line_and_exit_2(boto: Any, config_file: Path, tmp_path: Path) -> None:

@@ -67,7 +67,7 @@ def deploy(
         return
     change_set = cfn.propose(aws, plan, say)
     _show_notifications(current, wanted, options.name, say, verb="will")
-    if not confirm("Deploy these changes?"):
+    if not _ask(confirm, aws, plan, change_set, say):
         cfn.discard(aws, plan, change_set)
         say("nothing was created, changed or removed")
         return
@@ -75,6 +75,21 @@ def deploy(
     for bucket in current:
         _hook_up(aws, bucket, options.name, wanted.get(bucket), say)
     _summary(options, buckets, target, say)
+
+
+def _ask(confirm: Confirm, aws: Aws, plan: cfn.Plan, change_set: str | None, say: Say) -> bool:
+    """The question; Ctrl-C or end of input there (KeyboardInterrupt, click's Abort) discards the proposal.
+
+    Else a first deploy would leave its change set and an empty REVIEW_IN_PROGRESS stack,
+    which the next deploy then refuses as a leftover.
+    """
+    try:
+        return confirm("Deploy these changes?")
+    except (KeyboardInterrupt, RuntimeError):  # click.Abort is a RuntimeError; deploy does not import click
+        cfn.discard(aws, plan, change_set)
+        made = "the change set and the empty stack it made" if plan.stack is None else "the change set"
+        say(f"interrupted: discarded {made}; nothing was created, changed or removed")
+        raise
 
 
 def _carry_out(aws: Aws, plan: cfn.Plan, change_set: str | None, package: Package, *, ours: bool, say: Say) -> None:
