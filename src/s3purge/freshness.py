@@ -5,11 +5,15 @@ answer is fresh when it shows that object, nothing (for a delete), or a newer on
 object is never taken for a failed purge (hex.pm's 923 false alarms): a copy whose
 Last-Modified is a whole second later than the event is newer, and any other mismatch is
 settled by S3 itself (`superseded`: the key changed after the event). Only then is a copy
-stale. No I/O here: probing.py asks, verify.py runs the rounds.
+stale. A copy whose ETag cannot be compared (stripped, or rewritten as `"abc-gzip"` by a
+compressing CDN or Apache) is judged by its Last-Modified against S3's object (`by_date`), and
+when that cannot decide either, it is not proved (unverified), never stale. No I/O here:
+probing.py asks, verify.py runs the rounds.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -17,6 +21,8 @@ from s3purge.config import Route
 from s3purge.mapping import SCHEMES, url_paths
 from s3purge.model import Change
 
+S3_ETAG = re.compile(r"[0-9a-f]+(-[0-9]+)?", re.IGNORECASE)
+"""S3's ETags: hex (an MD5, or an MD5 of MD5s and the part count). Anything else was rewritten."""
 GONE = frozenset({403, 404, 410})
 """What a deleted object is served as (S3 answers 403 for a missing key without ListBucket)."""
 
@@ -46,6 +52,8 @@ class Seen:
             return f"no answer ({self.error})"
         if self.etag is not None and 200 <= self.status < 300:
             return f"serves ETag {self.etag}"
+        if self.last_modified is not None and 200 <= self.status < 300:
+            return f"serves Last-Modified {self.last_modified.isoformat()}"
         return f"serves HTTP {self.status}"
 
 
@@ -56,6 +64,7 @@ class Current:
     exists: bool
     etag: str | None = None
     version_id: str | None = None
+    last_modified: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,9 +95,35 @@ def is_fresh(expect: Expected, seen: Seen) -> bool:
         return False
     if expect.version_id and seen.version_id:
         return seen.version_id == expect.version_id or _newer(expect, seen)
-    if expect.etag and seen.etag:
+    if expect.etag and seen.etag and _comparable(expect.etag, seen.etag):
         return _bare(seen.etag) == expect.etag or _newer(expect, seen)
     return _newer(expect, seen)
+
+
+def identified(expect: Expected, seen: Seen) -> bool:
+    """True when the copy's status, version id or ETag can tell the event's object from another."""
+    if expect.gone or seen.status is None or not 200 <= seen.status < 300:
+        return True  # the status decides
+    if expect.version_id and seen.version_id:
+        return True
+    return bool(expect.etag and seen.etag and _comparable(expect.etag, seen.etag))
+
+
+def by_date(seen: Seen, now: Current | None) -> bool | None:
+    """For a copy that is not `identified`: fresh (True) when its Last-Modified is that of S3's
+    object (S3 still holds the event's, else it is superseded) or later, stale (False) when earlier,
+    None when a date is missing (unverified, never stale). Whole seconds: two writes within one
+    second look alike."""
+    if now is None or now.last_modified is None or seen.last_modified is None:
+        return None
+    return seen.last_modified >= now.last_modified.replace(microsecond=0)
+
+
+def unidentified(seen: Seen) -> str:
+    """Why `by_date` could not decide about a copy that is not `identified`."""
+    what = "no ETag" if seen.etag is None else f"no comparable ETag ({seen.etag})"
+    why = "nor Last-Modified" if seen.last_modified is None else "and S3 gave no date to compare"
+    return f"the CDN serves {what}, {why}"
 
 
 def superseded(expect: Expected, now: Current) -> bool:
@@ -127,6 +162,12 @@ def _newer(expect: Expected, seen: Seen) -> bool:
     if expect.event_time is None or seen.last_modified is None:
         return False
     return seen.last_modified > expect.event_time.replace(microsecond=0)
+
+
+def _comparable(expected: str, served: str) -> bool:
+    """The served ETag is the event's, or both are S3's own: then a difference means another object."""
+    bare = _bare(served) or ""
+    return bare == expected or (S3_ETAG.fullmatch(bare) is not None and S3_ETAG.fullmatch(expected) is not None)
 
 
 def _bare(etag: str | None) -> str | None:

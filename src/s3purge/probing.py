@@ -83,7 +83,7 @@ class Prober:
         except BotoCoreError as error:
             log.warning("origin check failed", extra={"bucket": change.bucket, "error": type(error).__name__})
             return None
-        return Current(True, head.get("ETag"), head.get("VersionId"))
+        return Current(True, head.get("ETag"), head.get("VersionId"), head.get("LastModified"))
 
     def _s3_client(self) -> S3Client:
         if self._s3 is None:

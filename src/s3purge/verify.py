@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 import msgspec
@@ -26,7 +26,20 @@ import msgspec
 from s3purge import metrics
 from s3purge.capabilities import Rate
 from s3purge.config import Config, Route
-from s3purge.freshness import Expected, Probe, Seen, expected, is_fresh, probes, stale_reason, superseded
+from s3purge.freshness import (
+    Current,
+    Expected,
+    Probe,
+    Seen,
+    by_date,
+    expected,
+    identified,
+    is_fresh,
+    probes,
+    stale_reason,
+    superseded,
+    unidentified,
+)
 from s3purge.mapping import applies
 from s3purge.model import Batch, Change, Outcome, Proof, Report
 from s3purge.pacing import limiter
@@ -41,6 +54,12 @@ BACKOFF = (0.05, 0.1, 0.2, 0.4, 0.8, 1.0)
 """Seconds between probes of one round; the last step repeats until `within` is spent."""
 SLACK = 0.01
 """Seconds a probe may start after `within` (the wait before it ends exactly there)."""
+
+Verdict = Literal["fresh", "stale", "unknown", "silent"]
+"""What a probe proved: the new object (or a newer one), an old one, nothing either way (the copy
+has no comparable ETag and no date decides: a final answer), or nothing yet (no answer)."""
+_WEIGHT: dict[Verdict, int] = {"fresh": 0, "unknown": 1, "silent": 2, "stale": 3}
+"""Which probe of a pair speaks for it: the worst."""
 
 
 def second_purges(report: Report, config: Config) -> dict[float, list[Change]]:
@@ -71,10 +90,14 @@ class _Pair:
     purges: int = 1
     probed: int = 0
     last: Seen | None = None
+    verdict: Verdict | None = None
+    """What the probes of this round proved so far (None: none sent)."""
     fresh_at: float | None = None
     superseded: bool = False
     asked: bool = False
     """S3 was asked about the key since the last purge."""
+    now: Current | None = None
+    """S3's answer then (None: not asked, or S3 could not say)."""
     failed: bool = False
 
     @property
@@ -122,7 +145,7 @@ class Verifier:
         pending = [p for p in pairs if p.probes]
         while pending:
             self._poll(pending, started, budget, pace, deadline)
-            stale = [p for p in pending if p.fresh_at is None and p.last is not None and p.last.status is not None]
+            stale = [p for p in pending if p.fresh_at is None and p.verdict == "stale"]
             pending = self._again(stale, report, purge, deadline)  # no answer proves nothing: not purged again
         proofs = [_proof(p) for p in pairs]
         for proof in proofs:
@@ -138,52 +161,66 @@ class Verifier:
     def _poll(self, pairs: list[_Pair], started: float, budget: _Budget, pace: Any, deadline: float) -> None:
         """Probe until each pair is fresh or its `within` is spent (or budget, or deadline)."""
         for pair in pairs:
-            pair.last, pair.asked = None, False
+            pair.last, pair.verdict, pair.asked = None, None, False
         begun = time.monotonic()
         for step in _steps():
             now = time.monotonic()
-            live = [p for p in pairs if p.fresh_at is None and now - begun < _within(p) + SLACK and now < deadline]
+            live = [p for p in pairs if _open(p) and now - begun < _within(p) + SLACK and now < deadline]
             live = [p for p in live if budget.take(len(p.probes))]
             if not live:
                 return
-            for pair, seen in zip(live, self._pool.map(lambda p: self._look(p, pace, deadline), live), strict=True):
-                if seen is None:
+            for pair, looked in zip(live, self._pool.map(lambda p: self._look(p, pace, deadline), live), strict=True):
+                if looked is None:
                     continue  # no probe could be paced before the deadline
-                pair.last = seen
-                if pair.superseded or is_fresh(pair.expect, seen):
+                pair.last, pair.verdict = looked
+                if pair.verdict == "fresh":
                     pair.fresh_at = time.monotonic() - started
-            if all(p.fresh_at is not None for p in live):
+            waiting = [p for p in live if _open(p)]
+            if not waiting:
                 return
             now = time.monotonic()
-            left = max(_within(p) - (now - begun) for p in live if p.fresh_at is None)
+            left = max(_within(p) - (now - begun) for p in waiting)
             if left <= 0:
                 return
             self._wait(min(step, left, max(0.0, deadline - now)))  # the last probe lands on `within`
 
-    def _look(self, pair: _Pair, pace: Any, deadline: float) -> Seen | None:
-        """Probe each URL of the pair; the first stale one (else one unanswered, else the last) speaks for it.
+    def _look(self, pair: _Pair, pace: Any, deadline: float) -> tuple[Seen, Verdict] | None:
+        """Probe each URL of the pair until one is stale; the worst probe speaks for the pair.
 
         Each probe waits for its turn here, just before it is sent: paced where the CDN counts them."""
-        seen, unanswered = None, None
+        worst: tuple[Seen, Verdict] | None = None
         for probe in pair.probes:
             if not pace.acquire(1, deadline):  # its turn would come after the deadline
-                return None if seen is None else Seen(None, error="deadline reached before every URL was probed")
+                return None if worst is None else (Seen(None, error="deadline reached before every URL"), "silent")
             pair.probed += 1
             seen = self.prober.probe(probe, deadline)
-            if seen.status is None:
-                unanswered = seen  # no evidence either way: another URL may still show a stale copy
-            elif not is_fresh(pair.expect, seen):
-                self._ask_s3(pair, seen)
-                return seen
-        return unanswered or seen
+            verdict = self._judge(pair, seen)
+            if worst is None or _WEIGHT[verdict] > _WEIGHT[worst[1]]:
+                worst = (seen, verdict)
+            if verdict == "stale":
+                break
+        return worst
 
-    def _ask_s3(self, pair: _Pair, seen: Seen) -> None:
+    def _judge(self, pair: _Pair, seen: Seen) -> Verdict:
+        if seen.status is None:
+            return "silent"  # no evidence either way: another URL may still show a stale copy
+        if is_fresh(pair.expect, seen):
+            return "fresh"
+        self._ask_s3(pair)
+        if pair.superseded:
+            return "fresh"
+        if identified(pair.expect, seen):
+            return "stale"
+        dated = by_date(seen, pair.now)  # the CDN strips or rewrites ETags: its dates must decide
+        return "unknown" if dated is None else "fresh" if dated else "stale"
+
+    def _ask_s3(self, pair: _Pair) -> None:
         """Once per purge, at the first copy that is not the event's: has the key changed since?"""
-        if pair.asked or seen.status is None:
+        if pair.asked:
             return
         pair.asked = True
-        now = self.prober.current(pair.change)
-        pair.superseded = now is not None and superseded(pair.expect, now)
+        pair.now = self.prober.current(pair.change)
+        pair.superseded = pair.now is not None and superseded(pair.expect, pair.now)
 
     def _again(self, stale: list[_Pair], report: Report, purge: PurgeAgain, deadline: float) -> list[_Pair]:
         """Purge stale pairs again (those with purges left); the rest fail as still stale."""
@@ -229,6 +266,11 @@ def _pairs(report: Report, config: Config) -> Iterator[_Pair]:
             yield _Pair(change, route, expect, found)
 
 
+def _open(pair: _Pair) -> bool:
+    """Still to be probed: neither proved fresh nor past proving (no comparable ETag nor date)."""
+    return pair.fresh_at is None and pair.verdict != "unknown"
+
+
 def _steps() -> Iterator[float]:
     yield from BACKOFF
     while True:
@@ -251,6 +293,8 @@ def _proof(pair: _Pair) -> Proof:
         result, detail = "unverified", "probe budget or deadline spent before a probe"
     elif pair.failed:
         result, detail = "stale", stale_reason(pair.purges, pair.last)
+    elif pair.verdict == "unknown":  # nothing to tell the new object from an old one: never stale
+        result, detail = "unverified", unidentified(pair.last)
     elif pair.last.status is None:  # an error is no evidence: never stale
         result, detail = "unverified", pair.last.describe()
     else:

@@ -7,11 +7,13 @@ edge refetches the shield's old copy: the race Fastly documents.
 
 from __future__ import annotations
 
+import email.utils
 import json
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -128,7 +130,7 @@ def test_a_delayed_second_purge_ends_fresh_too(race: Race) -> None:
 class NeverEvicts(FastlyEmulator):
     """Fastly's API (strict) accepting every purge, and an edge that keeps serving the old copy."""
 
-    old_etag = '"0ld0ld0ld0ld0ld0ld0ld0ld0ld0ld00"'
+    old_etag = '"0dd0dd0dd0dd0dd0dd0dd0dd0dd0dd00"'
 
     def answer(self, request: Recorded) -> Reply:
         if request.method == "HEAD":  # a probe through the edge
@@ -257,3 +259,52 @@ def test_a_newer_write_at_the_edge_is_superseded_never_stale(
     assert [r.method for r in node.requests] == ["PURGE", "HEAD"]  # not purged again, no alarm
     assert [(r.result, r.purges) for r in logs.records if r.getMessage() == "verified"] == [("superseded", 1)]
     assert waiting(boto, queue) == ("0", "0")  # acknowledged
+
+
+class Rewrites(Emulator):
+    """A cache node that accepts every PURGE and serves the new object with the headers it is told:
+    its ETag stripped, or rewritten as compressing CDNs and Apache do."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.headers: dict[str, str] = {}
+
+    def answer(self, request: Recorded) -> Reply:
+        return Reply(200, headers=self.headers) if request.method == "HEAD" else Reply(200)
+
+
+@pytest.mark.parametrize(
+    ("etag", "dated", "result"),
+    [
+        (None, True, "fresh"),  # stripped: its Last-Modified is S3's object's
+        ('"{etag}-gzip"', True, "fresh"),  # Apache's mod_deflate
+        ('W/"{etag}--gzip"', True, "fresh"),
+        (None, False, "unverified"),  # nothing to tell it by: not proved, never stale
+    ],
+)
+def test_a_cdn_that_strips_or_rewrites_etags_is_judged_by_date_never_stale(
+    etag: str | None, dated: bool, result: str, *, boto: Any, site: str, logs: pytest.LogCaptureFixture
+) -> None:
+    queue = boto.sqs.create_queue(QueueName="s3purge-events")["QueueUrl"]
+    with serving(Rewrites()) as node:
+        config = parse(
+            f'cdns:\n  node: {{vendor: http, endpoints: ["{node.url}"]}}\n'
+            f"buckets:\n  site:\n    - {{cdn: node, hosts: [{HOST}],"
+            f' verify: {{via: ["{node.url}"], within: 0.2, purges: 2}}}}\n'
+        )
+        worker = Worker(Pipeline(config), queue, client=boto.sqs, wait_seconds=0)
+        put = boto.s3.put_object(Bucket=site, Key="a.html", Body=b"v2")["ETag"]
+        written = boto.s3.head_object(Bucket=site, Key="a.html")["LastModified"].astimezone(UTC)
+        node.headers = {"ETag": etag.format(etag=put.strip('"'))} if etag else {}
+        if dated:
+            node.headers["Last-Modified"] = email.utils.format_datetime(written, usegmt=True)
+        boto.sqs.send_message(QueueUrl=queue, MessageBody=json.dumps({"Records": [record("a.html", put)]}))
+        assert worker.poll_once() == 1
+    assert [r.method for r in node.requests] == ["PURGE", "HEAD"]  # not purged again: no false alarm
+    proofs = [(r.result, getattr(r, "detail", "")) for r in logs.records if r.getMessage() in PROOF_LINES]
+    detail = "" if dated else "the CDN serves no ETag, nor Last-Modified"
+    assert proofs == [(result, detail)]
+    assert waiting(boto, queue) == ("0", "0")  # acknowledged
+
+
+PROOF_LINES = ("verified", "not proved fresh")

@@ -12,7 +12,18 @@ from hypothesis import strategies as st
 
 from s3purge.config import parse
 from s3purge.errors import ConfigError
-from s3purge.freshness import Current, Expected, Probe, Seen, expected, is_fresh, probes, superseded
+from s3purge.freshness import (
+    Current,
+    Expected,
+    Probe,
+    Seen,
+    by_date,
+    expected,
+    identified,
+    is_fresh,
+    probes,
+    superseded,
+)
 from s3purge.mapping import targets
 from s3purge.model import Change, Outcome, Report
 from s3purge.probing import Prober
@@ -54,6 +65,26 @@ def test_the_event_names_what_must_be_served() -> None:
 )
 def test_a_probe_is_fresh_when_it_shows_the_event_object_or_a_newer_one(seen: Seen, fresh: bool) -> None:
     assert is_fresh(PUT, seen) is fresh
+
+
+@pytest.mark.parametrize("served", [None, '"abc-gzip"', '"abc--gzip"', 'W/"abc-gzip"', '"5f1a-1b3c"'])
+def test_a_copy_without_a_comparable_etag_is_judged_by_its_date_against_s3(served: str | None) -> None:
+    written = AT.replace(microsecond=0)
+    s3 = Current(True, '"abc"', last_modified=AT)  # S3 still holds the event's object
+    copy = Seen(200, served, last_modified=written)
+    assert not identified(PUT, copy) and not is_fresh(PUT, copy)
+    assert by_date(copy, s3) is True  # S3's object's date: it is the event's object
+    assert by_date(Seen(200, served, last_modified=written - timedelta(seconds=1)), s3) is False  # older: stale
+    assert by_date(Seen(200, served), s3) is None  # no date: not proved, never stale
+    assert by_date(copy, None) is None  # S3 could not say
+
+
+def test_s3_shaped_etags_are_compared_as_they_are() -> None:
+    s3_put = Expected(gone=False, etag="d41d8cd98f00b204e9800998ecf8427e")
+    assert identified(s3_put, Seen(200, '"9e107d9d372bb6826bd81d3542a419d6"'))  # another object: may be stale
+    assert identified(s3_put, Seen(200, '"9e107d9d372bb6826bd81d3542a419d6-3"'))  # a multipart one
+    assert identified(s3_put, Seen(200, '"d41d8cd98f00b204e9800998ecf8427e"'))
+    assert identified(s3_put, Seen(404)) and identified(Expected(gone=True), Seen(200))  # the status decides
 
 
 def test_a_version_id_decides_where_both_sides_have_one() -> None:
