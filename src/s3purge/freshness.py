@@ -73,6 +73,9 @@ class Probe:
 
     url: str
     host: str
+    scheme: str | None = None
+    """The public URL's scheme, for a probe address on a cache keyed on it: sent as
+    X-Forwarded-Proto, as the http vendor's purge signals it."""
 
 
 def expected(change: Change) -> Expected | None:
@@ -137,17 +140,20 @@ def superseded(expect: Expected, now: Current) -> bool:
     return bool(expect.etag and now.etag) and _bare(now.etag) != expect.etag
 
 
-def probes(route: Route, change: Change) -> list[Probe]:
-    """Every URL the route purged for `change`, as probes (one scheme: caches hold one copy)."""
+def probes(route: Route, change: Change, keyed_on_scheme: bool = False) -> list[Probe]:
+    """Every URL the route purged for `change`, as probes: one scheme's where the CDN holds one
+    copy for both, each scheme's where its cache key has the scheme (`keyed_on_scheme`)."""
     assert route.verify is not None
-    scheme = SCHEMES[route.schemes][0]
+    schemes = SCHEMES[route.schemes] if keyed_on_scheme else SCHEMES[route.schemes][:1]
     found = []
     for path in url_paths(route, change.key):
         for host in route.hosts:
-            if route.verify.via:
-                found += [Probe(f"{base.rstrip('/')}{path}", host) for base in route.verify.via]
-            else:
-                found.append(Probe(f"{scheme}://{host}{path}", host))
+            for scheme in schemes:
+                if route.verify.via:
+                    signal = scheme if keyed_on_scheme else None
+                    found += [Probe(f"{base.rstrip('/')}{path}", host, signal) for base in route.verify.via]
+                else:
+                    found.append(Probe(f"{scheme}://{host}{path}", host))
     return found
 
 

@@ -55,9 +55,12 @@ class Prober:
 
     def probe(self, probe: Probe, deadline: float) -> Seen:
         """What the CDN serves at `probe` (its status, ETag, version id, Last-Modified), by `deadline`."""
+        sent = {"Host": probe.host, "User-Agent": USER_AGENT}
+        if probe.scheme is not None:
+            sent["X-Forwarded-Proto"] = probe.scheme
         try:
             with within(deadline):
-                response = self.client.head(probe.url, headers={"Host": probe.host, "User-Agent": USER_AGENT})
+                response = self.client.head(probe.url, headers=sent)
         except Exception as error:  # noqa: BLE001 - any of them (InvalidURL too) stays with this (change, CDN)
             return Seen(None, error=_reason(error))
         headers = response.headers

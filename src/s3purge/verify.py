@@ -256,8 +256,8 @@ def _pairs(report: Report, config: Config) -> Iterator[_Pair]:
             if expect is None:
                 log.info("unverified", extra={"cdn": route.cdn, "key": change.key, "reason": "event has no ETag"})
                 continue
-            try:
-                found = probes(route, change)
+            try:  # a cache keyed on the scheme holds a copy per scheme: each is probed
+                found = probes(route, change, not config.cdns[route.cdn].provider.scheme_agnostic)
             except Exception as error:  # noqa: BLE001 - a key no probe can be built for: unverified, said why
                 yield _Pair(
                     change, route, expect, [], last=Seen(None, error=f"no probe built ({type(error).__name__})")

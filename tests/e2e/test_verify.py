@@ -11,6 +11,7 @@ import email.utils
 import json
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC
@@ -24,6 +25,7 @@ from s3purge.config import parse
 from s3purge.demo.bed import LateShield, Moto, Varnish
 from s3purge.entry import aws_lambda, sqs
 from s3purge.entry.worker import Worker
+from s3purge.model import Change
 from s3purge.pipeline import Pipeline
 from tests.conftest import HOST, SITE, serving
 from tests.emulators.base import Emulator, Recorded, Reply
@@ -308,3 +310,39 @@ def test_a_cdn_that_strips_or_rewrites_etags_is_judged_by_date_never_stale(
 
 
 PROOF_LINES = ("verified", "not proved fresh")
+
+
+class KeyedOnScheme(Emulator):
+    """A cache keyed on the scheme (X-Forwarded-Proto; none: the connection's, http) whose http
+    copy survives the first purge: only a probe of each scheme's copy sees it."""
+
+    def __init__(self, new: str) -> None:
+        super().__init__()
+        self.new = new
+        self.purged: Counter[str] = Counter()
+
+    def answer(self, request: Recorded) -> Reply:
+        scheme = request.headers.get("x-forwarded-proto", "http")
+        if request.method == "PURGE":
+            self.purged[scheme] += 1
+            return Reply(200)
+        fresh = self.purged[scheme] >= (2 if scheme == "http" else 1)
+        return Reply(200, headers={"ETag": self.new if fresh else NeverEvicts.old_etag})
+
+
+def test_a_cache_keyed_on_the_scheme_is_proved_fresh_at_each_scheme(
+    boto: Any, site: str, logs: pytest.LogCaptureFixture
+) -> None:
+    put = boto.s3.put_object(Bucket=site, Key="a.css", Body=b"v2")["ETag"]
+    with serving(KeyedOnScheme(put)) as node:
+        config = parse(
+            f'cdns:\n  node: {{vendor: http, endpoints: ["{node.url}"], scheme_in_cache_key: true}}\n'
+            f"buckets:\n  site:\n    - {{cdn: node, hosts: [{HOST}], schemes: both,"
+            f' verify: {{via: ["{node.url}"], within: 0.2}}}}\n'
+        )
+        change = Change(site, "a.css", "created", "m", etag=put.strip('"'))
+        report = Pipeline(config).run([change], time.monotonic() + 20)
+    assert report.ok
+    probed = [r.headers.get("x-forwarded-proto") for r in node.requests if r.method == "HEAD"]
+    assert probed[:2] == ["https", "http"] and set(probed) == {"https", "http"}  # each copy, as purged
+    assert [(p.result, p.purges) for p in report.proofs] == [("fresh", 2)]  # so purged again, then proved

@@ -6,6 +6,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
+import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -120,6 +121,24 @@ def test_probes_go_to_each_address_with_the_public_host_once_per_url() -> None:
     assert [(p.url, p.host) for p in public] == [  # each spelling a cache may hold
         ("https://www.example.test/a%20b.css", "www.example.test"),
         ("https://www.example.test/a+b.css", "www.example.test"),
+    ]
+
+
+def test_a_cache_keyed_on_the_scheme_is_probed_at_each_scheme() -> None:
+    config = parse(CONFIG)
+    change = Change("site", "a.css", "created", "m")
+    via = config.routes("site")[0]  # schemes: both
+    assert {(p.url, p.host, p.scheme) for p in probes(via, change, keyed_on_scheme=True)} == {
+        (f"{node}/a.css", host, scheme)  # the scheme signalled as the http vendor's purge does
+        for node in ("http://10.0.0.5:6081", "http://10.0.0.6:6081")
+        for host in ("www.example.test", "example.test")
+        for scheme in ("https", "http")
+    }
+    assert {p.scheme for p in probes(via, change)} == {None}  # one copy for both schemes: probed once
+    public = msgspec.structs.replace(config.routes("site")[1], schemes="both")
+    assert [p.url for p in probes(public, change, keyed_on_scheme=True)] == [
+        "https://www.example.test/a.css",
+        "http://www.example.test/a.css",
     ]
 
 
