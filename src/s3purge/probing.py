@@ -12,7 +12,7 @@ from __future__ import annotations
 import email.utils
 import logging
 import threading
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import httpx
@@ -105,6 +105,9 @@ def _http_time(text: str | None) -> datetime | None:
     if not text:
         return None
     try:
-        return email.utils.parsedate_to_datetime(text)
+        when = email.utils.parsedate_to_datetime(text)
     except (TypeError, ValueError):
         return None
+    # "-0000" (no zone said) parses naive: taken as UTC, the zone HTTP dates are in, so that it
+    # compares with the event's and S3's aware times instead of raising.
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)

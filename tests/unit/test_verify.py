@@ -159,6 +159,14 @@ def test_a_probe_that_cannot_be_sent_is_no_answer_not_an_exception() -> None:
     assert not is_fresh(PUT, seen) and seen.describe() == "no answer (InvalidURL: URL too long)"
 
 
+def test_a_last_modified_without_a_zone_compares_with_the_event_time() -> None:
+    from s3purge.probing import _http_time
+
+    when = _http_time("Thu, 26 Nov 2026 12:00:01 -0000")  # parses naive: compared, it would raise
+    assert when == AT.replace(microsecond=0) + timedelta(seconds=1)
+    assert is_fresh(PUT, Seen(200, None, last_modified=when))  # a newer write, as with GMT
+
+
 def test_verification_needs_hosts() -> None:
     with pytest.raises(ConfigError, match=r"verify: verification probes URLs: give hosts"):
         parse(CONFIG.replace("hosts: [www.example.test], verify: {}", 'tags: ["{key}"], verify: {}'))
