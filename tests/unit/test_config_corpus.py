@@ -234,19 +234,27 @@ def test_secrets_not_sent_in_headers_may_hold_any_printable_text() -> None:
 
 
 def test_every_vendor_token_sent_in_a_header_is_refused_unless_ascii() -> None:
-    """Fastly, Cloudflare and Edgecast send their tokens in headers: a pasted 'smart' character
+    """Fastly, Cloudflare, Edgecast, Akamai and Highwinds send their tokens in headers: a pasted 'smart' character
     would fail every call, so it fails the config check instead, naming the field, never the value."""
     text = (
         "cdns:\n"
         '  f: {vendor: fastly, api_token: "tökén", service_id: s}\n'
         '  c: {vendor: cloudflare, zone_id: "023e105f4ecef8ad9ca31a8372d0c353", api_key: "kéy", email: a@b.c}\n'
         '  e: {vendor: edgecast, account: "A1", token: "tökén"}\n'
+        '  a: {vendor: akamai, host: h.example.com, client_token: "tökén", client_secret: s, access_token: t}\n'
+        '  h: {vendor: highwinds, account_hash: a1b2, api_token: "tökén"}\n'
         "buckets:\n  b:\n    - {cdn: f, hosts: [a.example.com]}\n"
     )
     with pytest.raises(ConfigError) as caught:
         parse(text, "v.yml")
     assert str(caught.value).splitlines()[1:] == [
         f"  v.yml:{line}: cdns.{field}: the value is not printable ASCII (it is sent in a header)"
-        for line, field in ((2, "f.api_token"), (3, "c.api_key"), (4, "e.token"))
+        for line, field in (
+            (2, "f.api_token"),
+            (3, "c.api_key"),
+            (4, "e.token"),
+            (5, "a.client_token"),
+            (6, "h.api_token"),
+        )
     ]
     assert "tökén" not in str(caught.value) and "kéy" not in str(caught.value)

@@ -24,7 +24,7 @@ from s3purge.model import Batch, TargetKind
 from s3purge.providers.answers import COMMON_HINTS, json_body
 from s3purge.providers.base import Limits, Provider, Rate, TagRules, VendorOptions
 from s3purge.providers.edgegrid import EdgeGridAuth
-from s3purge.secrets import Secret
+from s3purge.secrets import HeaderSecret, Secret
 
 BODY_LIMIT = 50_000
 """Akamai answers 413 above this many bytes (the strictest figure in its docs)."""
@@ -43,9 +43,9 @@ class AkamaiOptions(VendorOptions, frozen=True):
     edgerc: str | None = None
     section: str = "default"
     host: Host | None = None
-    client_token: Secret | None = None
+    client_token: HeaderSecret | None = None
     client_secret: Secret | None = None
-    access_token: Secret | None = None
+    access_token: HeaderSecret | None = None
     network: Literal["production", "staging"] = "production"
     cp_codes: list[int] = []
     """What "everything" purges."""

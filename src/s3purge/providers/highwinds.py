@@ -22,7 +22,7 @@ from s3purge.model import Batch, site_root
 from s3purge.providers.answers import json_body
 from s3purge.providers.base import Limits, Provider, Rate, VendorOptions
 from s3purge.providers.striketracker import StrikeTrackerAuth, account_segment, headers
-from s3purge.secrets import Secret
+from s3purge.secrets import HeaderSecret, Secret
 
 API = "https://striketracker.highwinds.com"
 
@@ -32,7 +32,7 @@ class HighwindsOptions(VendorOptions, frozen=True):
     """Account to purge; discovered from /api/v1/users/me (once per process) when absent."""
     username: str | None = None
     password: Secret | None = None
-    api_token: Secret | None = None
+    api_token: HeaderSecret | None = None
     """A long-lived StrikeTracker API token, instead of username and password."""
     application_id: str = "s3purge"
     """X-Application-Id header, which StrikeTracker's support asks every client to send."""
