@@ -5,8 +5,10 @@ logger (JSON lines on stdout, which CloudWatch Logs reads):
   - one CloudWatch Embedded Metric Format line per CDN (namespace "s3purge", dimensions
     Service and CDN): Changes, PurgeItems, Calls, Retries, Throttled (HTTP 429 answers),
     CallErrors4xx (but 429) / CallErrors5xx / CallErrorsNetwork (failed attempts by reason class),
-    Failures (batches that failed in the end), and with verification on: Stale (still stale
-    after its purges) and TimeToFresh (first purge to the probe that saw the new object);
+    Failures (batches that failed in the end), FailuresPermanent (those of them dead-lettered at
+    once, not retried: a refused key, a vendor 4xx), and with verification on: Stale (still
+    stale after its purges), Unverified (no proof either way: no answer, probe budget spent) and
+    TimeToFresh (first purge to the probe that saw the new object);
   - one line for the service: OldestMessageAge (SQS SentTimestamp), Skipped, BadMessages;
   - a "purge receipt" per accepted batch: the vendor's purge id with the changes it covers;
   - a "change skipped" line per change no route applies to, with the reason.
@@ -42,7 +44,9 @@ CDN_METRICS = {
     "CallErrors5xx": "Count",
     "CallErrorsNetwork": "Count",
     "Failures": "Count",
+    "FailuresPermanent": "Count",
     "Stale": "Count",
+    "Unverified": "Count",
     "TimeToFresh": "Milliseconds",
 }
 SERVICE_METRICS = {"OldestMessageAge": "Milliseconds", "Skipped": "Count", "BadMessages": "Count"}
@@ -140,8 +144,11 @@ def cdn_values(
         counts = values.setdefault(outcome.batch.cdn, Counter())
         counts["PurgeItems"] += len(outcome.batch.values)
         counts["Failures"] += not outcome.ok
+        counts["FailuresPermanent"] += not outcome.ok and not outcome.retryable
     for proof in report.proofs:
-        values.setdefault(proof.cdn, Counter())["Stale"] += proof.result == "stale"
+        counts = values.setdefault(proof.cdn, Counter())
+        counts["Stale"] += proof.result == "stale"
+        counts["Unverified"] += proof.result == "unverified"
     for cdn, counted in calls.items():
         values.setdefault(cdn, Counter()).update(counted)
     out: dict[str, dict[str, float | list[float]]] = {}

@@ -82,6 +82,7 @@ def test_lambda_emits_emf_per_cdn_with_calls_retries_429s_and_errors(
     assert a_line["Service"] == "purger" and a_line["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "s3purge"
     assert (a_line["Changes"], a_line["PurgeItems"], a_line["Calls"]) == (2, 2, 2)  # a 403 is not retried
     assert (a_line["Retries"], a_line["Throttled"], a_line["CallErrors4xx"], a_line["Failures"]) == (0, 0, 1, 1)
+    assert a_line["FailuresPermanent"] == 1  # a 403 is dead-lettered at once, not retried
     assert (b_line["Calls"], b_line["Retries"], b_line["Throttled"], b_line["CallErrors4xx"]) == (3, 1, 1, 1)
     assert b_line["CallErrors5xx"] == b_line["CallErrorsNetwork"] == 0
     assert 90_000 <= service["OldestMessageAge"] < 90_000 + 60_000
@@ -142,9 +143,11 @@ def test_verification_proofs_count_stale_copies_per_cdn(logs: pytest.LogCaptureF
     proofs = [
         Proof("m1", "edge", "a.html", "fresh", purges=1, probes=2, time_to_fresh=0.42),
         Proof("m2", "edge", "b.html", "stale", purges=3, probes=6),
+        Proof("m3", "edge", "c.html", "unverified", purges=1, probes=0, detail="probe budget spent"),
+        Proof("m4", "edge", "d.html", "unverified", purges=1, probes=3, detail="no answer"),
     ]
     metrics.publish(Report(proofs=proofs), config)
 
     line = by_cdn(emf_lines(logs))["edge"]
-    assert line["Stale"] == 1
+    assert (line["Stale"], line["Unverified"]) == (1, 2)
     assert "TimeToFresh" not in line  # verification reports it through metrics.time_to_fresh(), once

@@ -117,7 +117,15 @@ def _dashboard(config: Config, options: Options) -> Json:
             [
                 _per_cdn(name, options, cdn)
                 for cdn in cdns
-                for name in ("Failures", "CallErrors4xx", "CallErrors5xx", "CallErrorsNetwork", "Stale")
+                for name in (
+                    "Failures",
+                    "FailuresPermanent",
+                    "CallErrors4xx",
+                    "CallErrors5xx",
+                    "CallErrorsNetwork",
+                    "Stale",
+                    "Unverified",
+                )
             ],
             12,
             6,
