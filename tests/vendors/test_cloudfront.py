@@ -227,6 +227,23 @@ def test_cli_plan_shows_escalation_and_paid_paths(tmp_path: Path) -> None:
     assert "POST https://cloudfront.amazonaws.com/2020-05-31/distribution/E1/invalidation" in result.output
 
 
+def test_a_pasted_query_reaches_cloudfront_as_a_path_the_gate_accepts(
+    boto: Any, gate: CloudFrontGate, tmp_path: Path
+) -> None:
+    dist = distribution(boto.cloudfront)
+    cfg = tmp_path / "cfg.yml"
+    cfg.write_text(
+        f"cdns:\n  cf: {{vendor: cloudfront, api_base: '{gate.url}', distribution_ids: [{dist}]}}\n"
+        f"buckets:\n  site: [{{cdn: cf, hosts: [{HOST}]}}]\n"
+    )
+    pasted = f"https://{HOST}/what%3F.html?v=2&q=a%2fb~"  # the key `what?.html`, asked for with a query
+    result = CliRunner().invoke(main, ["purge", "--config", str(cfg), "--cdn", "cf", "--yes", pasted])
+    assert result.exit_code == 0, result.output
+    (made,) = invalidations(boto, dist)
+    assert made["InvalidationBatch"]["Paths"]["Items"] == ["/what%3F.html?v=2&q=a%2Fb%7E", "/what%3F.html"]
+    assert gate.violations == []
+
+
 # --- cache tags (#tag paths, 2026-04-29) -------------------------------------------------------
 
 

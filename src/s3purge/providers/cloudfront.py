@@ -4,16 +4,20 @@ Paths are rebuilt from the decoded key by CloudFront's rule: percent-encode non-
 RFC 1738 "unsafe" characters (space " # % < > [ \\ ] ^ ` { | } ~) and nothing else, or the
 cached object is not matched. `*` is a wildcard (last character only) and has no escape, so
 a key containing `*` is invalidated as a wildcard cut after its first `*`: that covers it.
-Prefixes become `/dir/*`, everything `/*`, a cache tag `#tag` (2026-04-29: tags come from
-the response header the distribution's CacheTagConfig names, e.g. S3 metadata
-`x-amz-meta-cache-tag`; each tag is one path, in the in-progress limit and the price, and
-evicts every variant). The CallerReference hashes distribution, sources and paths: a
-retried or redriven call gets back the invalidation it made, never a second.
+A pasted URL's query is kept (`/p.html?v=2`: AWS, "What you need to know when invalidating
+files", Forwarding query strings), and its bare path is sent too, as a distribution whose
+cache key has no query caches that request under it. Prefixes become `/dir/*`, everything
+`/*`, a cache tag `#tag` (2026-04-29: tags come from the response header the distribution's
+CacheTagConfig names, e.g. S3 metadata `x-amz-meta-cache-tag`; each tag is one path, in the
+in-progress limit and the price, and evicts every variant). The CallerReference hashes
+distribution, sources and paths: a retried or redriven call gets back the invalidation it
+made, never a second.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 import xml.etree.ElementTree as ET
 from typing import Annotated, ClassVar
 from urllib.parse import quote, unquote, urlsplit
@@ -89,7 +93,7 @@ class CloudFront(Provider):
         self._auth = SigV4("cloudfront", "us-east-1")  # CloudFront's API lives in us-east-1
 
     def identity(self, target: Target) -> str:
-        path = invalidation_path(target.kind, target.value)  # no scheme, no host: one path for all
+        path = invalidation_paths(target.kind, target.value)[0]  # no scheme, no host: one path for all
         return path.lower() if target.kind == "tag" else path
 
     @property
@@ -110,7 +114,7 @@ class CloudFront(Provider):
 
     def paths(self, batch: Batch) -> list[str]:
         """The batch's invalidation paths, deduplicated (several hosts share one path)."""
-        return list(dict.fromkeys(invalidation_path(batch.kind, value) for value in batch.values))
+        return list(dict.fromkeys(p for value in batch.values for p in invalidation_paths(batch.kind, value)))
 
     def paid_paths(self, batch: Batch) -> int:
         """Paths CloudFront bills for this batch (a wildcard counts as one), over all distributions."""
@@ -154,19 +158,38 @@ class CloudFront(Provider):
             raise Rejected(f"HTTP {response.status_code} {code}: {error.get('Message', '')}", HINTS.get(code, ""))
 
 
+def invalidation_paths(kind: TargetKind, value: str) -> list[str]:
+    """A target's paths: a URL with a query (only a pasted one has one; a key's `?` is `%3F`) gives
+    `/p.html?v=2`, the copy cached under that query, then `/p.html`, where a distribution whose
+    cache key ignores the query keeps that request. Each is one paid path."""
+    exact = invalidation_path(kind, value)
+    bare = invalidation_path(kind, value.partition("?")[0])
+    return list(dict.fromkeys([exact, bare]))
+
+
 def invalidation_path(kind: TargetKind, value: str) -> str:
     """A target's CloudFront path: `https://h/a%20b~1.png` -> `/a%20b%7E1.png`, prefix -> `/dir/*`,
-    tag -> `#tag`."""
+    tag -> `#tag`; `https://h/p.html?v=2` -> `/p.html?v=2`."""
     if kind == "everything":
         return "/*"
     if kind == "tag":
         return "#" + value
-    decoded = unquote(urlsplit(value).path) or "/"
-    path = quote(decoded, safe=SAFE).replace("~", "%7E")  # quote() never escapes '~'
+    parts = urlsplit(value)
+    path = quote(unquote(parts.path) or "/", safe=SAFE).replace("~", "%7E")  # quote() never escapes '~'
     if kind == "prefix":
         path += "*"
+    elif kind == "url" and parts.query:
+        path += "?" + _query(parts.query)
     star = path.find("*")
     return path if star < 0 else path[: star + 1]
+
+
+def _query(query: str) -> str:
+    """A pasted query as sent, its unsafe characters escaped like the path's; its escapes are kept
+    (decoding would merge `%26` with `&`), in upper case (RFC 3986 6.2.2.1), and a stray `%` is `%25`."""
+    escaped = quote(query, safe=SAFE + "?%").replace("~", "%7E")
+    escaped = re.sub(r"%(?![0-9A-Fa-f]{2})", "%25", escaped)
+    return re.sub(r"%[0-9A-Fa-f]{2}", lambda m: m[0].upper(), escaped)
 
 
 def caller_reference(distribution: str, sources: frozenset[str], paths: list[str]) -> str:

@@ -40,8 +40,8 @@ def dropped_query(provider: Provider, url: str) -> str:
     """Why `provider` purges `url` without its query, and what it purges instead ('' when it keeps it).
 
     Read off the vendor's cache identity, which is what it sends for a target: two URLs that differ
-    only in their query are one identity for a vendor whose purge cannot carry a query (CloudFront
-    invalidation paths as its module builds them). So no vendor module declares it a second time."""
+    only in their query are one identity for a vendor whose purge cannot carry a query (none today:
+    CloudFront invalidation paths carry it too). So no vendor module declares it a second time."""
     query = urlsplit(url).query
     if not query:
         return ""
