@@ -25,6 +25,9 @@ RETRY_ENVELOPE = "s3purge"
 REASON_ATTRIBUTE = "s3purge-reason"
 ORIGINAL_ID_ATTRIBUTE = "s3purge-message-id"
 """The message attributes of a dead letter s3purge sends: why it failed, and the failed message's id."""
+FIRST_SENT_ATTRIBUTE = "s3purge-first-sent"
+"""When the change first entered the queue (epoch ms: the first message's SentTimestamp), carried by
+the retries and dead letters s3purge sends: their own SentTimestamp is when they were re-sent."""
 REASON_CHARS = 1000
 """A dead letter's reason attribute is cut here (the body says what failed)."""
 
@@ -159,9 +162,24 @@ def retry_envelope(changes: list[Change]) -> str:
     return json.dumps({RETRY_ENVELOPE: {"version": 1, "changes": items}}, ensure_ascii=False)
 
 
-def dead_letter_attributes(reason: str, original_id: str) -> dict[str, str]:
+def dead_letter_attributes(reason: str, original_id: str, first_sent: str | None = None) -> dict[str, str]:
     """The message attributes a dead letter carries (`s3purge redrive` lists them)."""
-    return {REASON_ATTRIBUTE: reason[:REASON_CHARS] or "unknown", ORIGINAL_ID_ATTRIBUTE: original_id}
+    attributes = {REASON_ATTRIBUTE: reason[:REASON_CHARS] or "unknown", ORIGINAL_ID_ATTRIBUTE: original_id}
+    return attributes | first_sent_attribute(first_sent)
+
+
+def first_sent_attribute(first_sent: str | None) -> dict[str, str]:
+    """The `s3purge-first-sent` attribute, when that time is known."""
+    return {FIRST_SENT_ATTRIBUTE: first_sent} if first_sent else {}
+
+
+def first_sent(attribute: object, sent_timestamp: object) -> str | None:
+    """When a received message's change first entered the queue: its `s3purge-first-sent`
+    attribute (a re-sent message), else its own SentTimestamp; None when neither is epoch ms."""
+    for stamp in (attribute, sent_timestamp):
+        if isinstance(stamp, str) and stamp.isdigit():
+            return stamp
+    return None
 
 
 def _is_sqs_record(record: Any) -> bool:

@@ -11,7 +11,9 @@ A dead letter s3purge sent carries why (`s3purge-reason`) and the original messa
 (`s3purge-message-id`); SQS's own move after maxReceiveCount carries neither. Sent back to
 the source queue, a message keeps its attributes except `s3purge-reason`: that reason was
 the last outage's, and if SQS moved the message again itself it would be shown as the new
-one. A copy narrowed in the DLQ gets the reason it failed with this time.
+one. A copy narrowed in the DLQ gets the reason it failed with this time. Ages count from
+`s3purge-first-sent` (when the change first entered the queue; a dead letter's own
+SentTimestamp is when it was dead-lettered), else SentTimestamp; every copy sent keeps it.
 """
 
 from __future__ import annotations
@@ -25,10 +27,12 @@ from typing import TYPE_CHECKING, Any
 from s3purge.config import Config
 from s3purge.errors import S3PurgeError
 from s3purge.events import (
+    FIRST_SENT_ATTRIBUTE,
     ORIGINAL_ID_ATTRIBUTE,
     REASON_ATTRIBUTE,
     Message,
     dead_letter_attributes,
+    first_sent,
     read_message,
     retry_envelope,
 )
@@ -69,6 +73,7 @@ class Item:
     receipt: str
     body: str
     age: float | None
+    """Seconds since its change first entered the queue (s3purge-first-sent, else SentTimestamp)."""
     cdns: set[str]
     group: str | None = None
     skipped: str | None = None
@@ -78,6 +83,8 @@ class Item:
     reason: str = ""
     attributes: dict[str, MessageAttributeValueOutputTypeDef] = field(default_factory=dict)
     """Its message attributes as received (sent back with it, less the old reason)."""
+    first_sent: str | None = None
+    """Epoch ms its change first entered the queue (what `age` counts from; kept when re-sent)."""
 
     @property
     def id(self) -> str:
@@ -133,6 +140,8 @@ class Redrive:
                     "MessageDeduplicationId": hashlib.sha256(item.body.encode()).hexdigest(),
                 }
             attributes = {name: _resend(value) for name, value in item.attributes.items() if name != REASON_ATTRIBUTE}
+            if item.first_sent:  # SQS's own move carries none: its age starts at its SentTimestamp
+                attributes[FIRST_SENT_ATTRIBUTE] = {"DataType": "String", "StringValue": item.first_sent}
             if attributes:
                 extra["MessageAttributes"] = attributes
             self.client.send_message(QueueUrl=target_url, MessageBody=item.body, **extra)
@@ -199,16 +208,20 @@ class Redrive:
         body = received.get("Body", "")
         message = read_message(body, received["MessageId"])
         attributes = received.get("Attributes", {})
-        sent = attributes.get("SentTimestamp")
+        carried = dict(received.get("MessageAttributes", {}))
+        # A dead letter s3purge sent is a new message: its SentTimestamp is when it was dead-lettered.
+        first = carried.get(FIRST_SENT_ATTRIBUTE)
+        sent = first_sent(first and first.get("StringValue"), attributes.get("SentTimestamp"))
         cdns = {t.cdn for change in message.changes for t in targets(change, self.config)}
         return Item(
             message=message,
             receipt=received["ReceiptHandle"],
             body=body,
-            age=round(now - int(sent) / 1000, 3) if sent and sent.isdigit() else None,
+            age=round(now - int(sent) / 1000, 3) if sent is not None else None,
             cdns=cdns,
             group=attributes.get("MessageGroupId"),
-            attributes=dict(received.get("MessageAttributes", {})),
+            attributes=carried,
+            first_sent=sent,
         )
 
     def _skip_reason(self, item: Item) -> str | None:
@@ -232,7 +245,7 @@ class Redrive:
 
     def _narrow(self, item: Item, changes: list[Change], reason: str) -> None:
         """Replace the dead letter by a copy narrowed to `changes`, carrying this failure's reason."""
-        attributes = dead_letter_attributes(reason, item.original_id or item.id)
+        attributes = dead_letter_attributes(reason, item.original_id or item.id, item.first_sent)
         self.client.send_message(
             QueueUrl=self.dlq_url,
             MessageBody=retry_envelope(changes),

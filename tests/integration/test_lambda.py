@@ -114,6 +114,26 @@ def test_a_malformed_sqs_message_goes_to_the_dlq_at_once(
     assert body == "{not json" and "not valid JSON" in reason
 
 
+def test_a_dead_letter_carries_when_its_change_first_entered_the_queue(
+    function: Path, caches: tuple[Emulator, Emulator], boto: Any
+) -> None:
+    _, dlq = queue_with_dlq(boto)
+    event = sqs_event("{not json", "{nor this")
+    carried = {"stringValue": "1700000000000", "stringListValues": [], "binaryListValues": [], "dataType": "String"}
+    event["Records"][1]["messageAttributes"] = {"s3purge-first-sent": carried}  # a message s3purge re-sent
+
+    aws_lambda.handler(event, Context())
+
+    found = boto.sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10, MessageAttributeNames=["All"])["Messages"]
+    first_sent = {
+        m["MessageAttributes"]["s3purge-message-id"]["StringValue"]: m["MessageAttributes"]["s3purge-first-sent"][
+            "StringValue"
+        ]
+        for m in found
+    }
+    assert first_sent == {"msg-0": "1764158400000", "msg-1": "1700000000000"}  # its SentTimestamp, else what it carried
+
+
 def test_without_a_dlq_a_malformed_message_is_logged_and_acknowledged(
     function: Path, caches: tuple[Emulator, Emulator], boto: Any, logs: pytest.LogCaptureFixture
 ) -> None:

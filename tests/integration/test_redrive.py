@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
 
+from s3purge.config import parse
 from s3purge.entry import sqs
 from s3purge.entry.cli import main
-from s3purge.pipeline import Dead
+from s3purge.entry.worker import Worker
+from s3purge.pipeline import Dead, Pipeline
 from tests.conftest import serving
 from tests.emulators.base import Emulator, Recorded, Reply
 from tests.fixtures import s3_event
@@ -196,12 +199,16 @@ def test_a_partial_success_leaves_a_copy_narrowed_to_the_failing_cdn_with_its_re
 
     assert result.exit_code == 1
     assert [r.path for r in edge.requests] == ["/a.html"]
-    (left,) = boto.sqs.receive_message(QueueUrl=dlq, WaitTimeSeconds=0, MessageAttributeNames=["All"])["Messages"]
+    (left,) = boto.sqs.receive_message(
+        QueueUrl=dlq, WaitTimeSeconds=0, MessageAttributeNames=["All"], AttributeNames=["SentTimestamp"]
+    )["Messages"]
     (change,) = json.loads(left["Body"])["s3purge"]["changes"]
     assert (change["key"], change["cdns"]) == ("a.html", ["other"])  # edge is not purged again next time
     assert "narrowed" in result.stdout and "still failing on other" in result.stdout
     attributes = {k: v["StringValue"] for k, v in left.get("MessageAttributes", {}).items()}
+    first_sent = attributes.pop("s3purge-first-sent")  # the SentTimestamp of the message SQS moved itself
     assert attributes == {"s3purge-reason": "still failing on other", "s3purge-message-id": first_id}
+    assert first_sent.isdigit() and int(first_sent) <= int(left["Attributes"]["SentTimestamp"])
 
 
 def test_the_listing_shows_why_each_message_failed(boto: Any, queues: tuple[str, str], config: Path) -> None:
@@ -234,4 +241,88 @@ def test_sent_back_a_message_keeps_its_original_id_but_not_the_old_reason(
 
     (back,) = boto.sqs.receive_message(QueueUrl=source, MessageAttributeNames=["All"])["Messages"]
     assert _key(json.loads(back["Body"])) == "a.html"
-    assert {k: v["StringValue"] for k, v in back["MessageAttributes"].items()} == {"s3purge-message-id": "first-a"}
+    attributes = {k: v["StringValue"] for k, v in back["MessageAttributes"].items()}
+    assert attributes.pop("s3purge-first-sent").isdigit()  # none carried: the dead letter's SentTimestamp
+    assert attributes == {"s3purge-message-id": "first-a"}
+
+
+def test_ages_count_from_when_the_change_first_entered_the_queue_not_from_the_dead_lettering(
+    boto: Any, queues: tuple[str, str], config: Path
+) -> None:
+    source, dlq = queues
+    two_hours_ago = str(int(time.time() * 1000) - 7_200_000)
+    dead = {"first-a": Dead("edge: HTTP 503", [])}
+    body = json.dumps(s3_event("a.html"))
+    assert sqs.send_dead(boto.sqs, dlq, dead, {"first-a": body}, {"first-a": two_hours_ago}) == set()
+
+    old_only = document(redrive(config, dlq, "--older-than", "1h", "--output", "json"))
+    text = redrive(config, dlq, "--dry-run")
+    assert redrive(config, dlq, "--yes").exit_code == 0
+
+    (listed,) = old_only["dead_letters"]
+    assert listed["selected"] and 7_200 <= listed["age_seconds"] < 7_200 + 60  # not seconds: the dead letter's own
+    assert "(72" in text.stdout and "s old;" in text.stdout
+    (back,) = boto.sqs.receive_message(QueueUrl=source, MessageAttributeNames=["All"])["Messages"]
+    assert back["MessageAttributes"]["s3purge-first-sent"]["StringValue"] == two_hours_ago  # kept when sent back
+
+
+class Forbids(Emulator):
+    """Refuses every purge for good (403): the message is dead-lettered at once."""
+
+    def answer(self, request: Recorded) -> Reply:
+        return Reply(403, b"forbidden")
+
+
+def test_a_dead_letter_carries_when_its_change_first_entered_the_queue(boto: Any, queues: tuple[str, str]) -> None:
+    source, dlq = queues
+    boto.sqs.send_message(QueueUrl=source, MessageBody=json.dumps(s3_event("new.html")))
+    boto.sqs.send_message(
+        QueueUrl=source,
+        MessageBody=json.dumps(s3_event("resent.html")),
+        MessageAttributes={"s3purge-first-sent": {"DataType": "String", "StringValue": "1700000000000"}},
+    )
+    with serving(Forbids()) as cdn:
+        config = parse(
+            f'cdns:\n  edge: {{vendor: http, endpoints: ["{cdn.url}"], max_attempts: 1}}\n'
+            "buckets:\n  site: [{cdn: edge, hosts: [h]}]\n"
+        )
+        worker = Worker(Pipeline(config), source, wait_seconds=0, max_messages=10)
+        sent = {
+            m["MessageId"]: m["Attributes"]["SentTimestamp"]
+            for m in boto.sqs.receive_message(
+                QueueUrl=source, MaxNumberOfMessages=10, AttributeNames=["SentTimestamp"], VisibilityTimeout=0
+            )["Messages"]
+        }
+        assert worker.poll_once() == 2
+
+    found = boto.sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10, MessageAttributeNames=["All"])["Messages"]
+    carried = {
+        _key(json.loads(m["Body"])): {k: v["StringValue"] for k, v in m["MessageAttributes"].items()} for m in found
+    }
+    new = carried["retry:new.html"]  # narrowed to the CDN that refused it
+    assert new["s3purge-first-sent"] == sent[new["s3purge-message-id"]]  # its own SentTimestamp
+    assert (
+        carried["retry:resent.html"]["s3purge-first-sent"] == "1700000000000"
+    )  # what it carried, not its SentTimestamp
+
+
+def test_a_narrowed_retry_keeps_when_its_change_first_entered_the_queue(
+    boto: Any, queues: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("S3PURGE_RETRY_DELAY", "0")
+    source, _ = queues
+    boto.sqs.send_message(QueueUrl=source, MessageBody=json.dumps(s3_event("a.html")))
+    with serving(Emulator()) as edge, serving(Down()) as other:  # other fails: only it is retried
+        config = parse(
+            f'cdns:\n  edge: {{vendor: http, endpoints: ["{edge.url}"]}}\n'
+            f'  other: {{vendor: http, endpoints: ["{other.url}"], max_attempts: 1}}\n'
+            "buckets:\n  site:\n    - {cdn: edge, hosts: [h]}\n    - {cdn: other, hosts: [h]}\n"
+        )
+        (first,) = boto.sqs.receive_message(QueueUrl=source, AttributeNames=["SentTimestamp"], VisibilityTimeout=0)[
+            "Messages"
+        ]
+        assert Worker(Pipeline(config), source, wait_seconds=0).poll_once() == 1
+
+    (retry,) = boto.sqs.receive_message(QueueUrl=source, MessageAttributeNames=["All"])["Messages"]
+    assert _key(json.loads(retry["Body"])) == "retry:a.html"
+    assert retry["MessageAttributes"]["s3purge-first-sent"]["StringValue"] == first["Attributes"]["SentTimestamp"]

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from s3purge import logs
 from s3purge.errors import EventError, PurgeError
-from s3purge.events import Message, read_lambda_event
+from s3purge.events import FIRST_SENT_ATTRIBUTE, Message, first_sent, read_lambda_event
 
 if TYPE_CHECKING:  # imported by the cold start, inside the first invocation (see _cold_start)
     from s3purge.entry.settle import Received
@@ -126,8 +126,16 @@ def _received(message: Message, record: dict[str, Any]) -> Received:
 
     body = str(record["body"]) if "body" in record else ""  # a dead letter keeps the body as received
     attributes = record.get("attributes")
-    count = attributes.get("ApproximateReceiveCount") if isinstance(attributes, dict) else None
-    return Received(message.queue, body, receives(count))
+    attributes = attributes if isinstance(attributes, dict) else {}
+    first = first_sent(_carried_first_sent(record), attributes.get("SentTimestamp"))
+    return Received(message.queue, body, receives(attributes.get("ApproximateReceiveCount")), first)
+
+
+def _carried_first_sent(record: dict[str, Any]) -> object:
+    """The record's s3purge-first-sent attribute (Lambda spells it {"stringValue": ..., "dataType": ...})."""
+    carried = record.get("messageAttributes")
+    carried = carried.get(FIRST_SENT_ATTRIBUTE) if isinstance(carried, dict) else None
+    return carried.get("stringValue") if isinstance(carried, dict) else None
 
 
 def _send_second_purges(messages: list[Message], report: Report) -> None:

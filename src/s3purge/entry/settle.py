@@ -15,7 +15,7 @@ DeleteMessageBatch (the worker).
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -38,6 +38,8 @@ class Received:
     body: str
     receives: int = 1
     """ApproximateReceiveCount: this is its n-th delivery."""
+    first_sent: str | None = None
+    """Epoch ms its change first entered the queue (events.first_sent), kept by its retry or dead letter."""
 
 
 def receives(count: object) -> int:
@@ -84,7 +86,7 @@ def _settle(client: SQSClient | None, queue: str, part: Settlement, received: Ma
     except Exception as error:  # noqa: BLE001 - SQS unreachable: let it redeliver them
         log.warning("queue not found", extra={"queue": queue, "error": str(error)})
         return {*part.retry, *part.fail, *part.dead}
-    unsent = sqs.send_retries(client, url, part.retry)
+    unsent = sqs.send_retries(client, url, part.retry, first_sent=_first_sent(part.retry, received))
     return unsent | _dead_letter(client, url, part, received) if part.dead or part.fail else unsent
 
 
@@ -103,7 +105,13 @@ def _dead_letter(client: SQSClient, url: str, part: Settlement, received: Mappin
     if redrive is None:
         return set(part.fail)  # the dead ones are logged above and acknowledged
     bodies = {message_id: received[message_id].body for message_id in [*part.dead, *last]}
-    return sqs.send_dead(client, redrive.dead_letter_url, part.dead | last, bodies) | (set(part.fail) - set(last))
+    first_sent = _first_sent([*part.dead, *last], received)
+    unsent = sqs.send_dead(client, redrive.dead_letter_url, part.dead | last, bodies, first_sent)
+    return unsent | (set(part.fail) - set(last))
+
+
+def _first_sent(ids: Iterable[str], received: Mapping[str, Received]) -> dict[str, str]:
+    return {i: stamp for i in ids if (stamp := received[i].first_sent) is not None}
 
 
 def _last_deliveries(

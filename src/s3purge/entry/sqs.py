@@ -4,7 +4,8 @@ The client, each queue's URL and its RedrivePolicy are kept for the process. Nar
 retries and dead letters go out as SendMessageBatch calls of 10 entries, all chunks at
 once, so 100 narrowed retries cost one round trip, not 100 (they must fit in the
 invocation's safety margin). A dead letter carries its reason as the message attribute
-`s3purge-reason` and the original id as `s3purge-message-id`.
+`s3purge-reason` and the original id as `s3purge-message-id`; retries and dead letters carry
+`s3purge-first-sent`, when the change first entered the queue (what redrive's age filters read).
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ import hashlib
 import json
 import logging
 import os
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from s3purge.events import dead_letter_attributes, retry_envelope
+from s3purge.events import dead_letter_attributes, first_sent_attribute, retry_envelope
 from s3purge.model import Change
 
 if TYPE_CHECKING:
@@ -102,10 +104,17 @@ class _Out:
     attributes: dict[str, str]
 
 
-def send_retries(client: SQSClient, url: str, retries: dict[str, list[Change]], delay: int | None = None) -> set[str]:
+def send_retries(
+    client: SQSClient,
+    url: str,
+    retries: dict[str, list[Change]],
+    delay: int | None = None,
+    first_sent: Mapping[str, str] | None = None,
+) -> set[str]:
     """Enqueue each message's narrowed changes (after `delay` s, default retry_delay());
-    the ids whose retry could not be sent."""
-    out = [_Out(i, retry_envelope(changes), {}) for i, changes in retries.items()]
+    the ids whose retry could not be sent. `first_sent`: message id -> its s3purge-first-sent."""
+    first_sent = first_sent or {}
+    out = [_Out(i, retry_envelope(changes), first_sent_attribute(first_sent.get(i))) for i, changes in retries.items()]
     unsent = _send(client, url, out, delay=retry_delay() if delay is None else min(900, delay))
     for message_id, changes in retries.items():
         if message_id not in unsent:
@@ -114,7 +123,13 @@ def send_retries(client: SQSClient, url: str, retries: dict[str, list[Change]], 
     return unsent
 
 
-def send_dead(client: SQSClient, dead_letter_url: str, dead: dict[str, Dead], bodies: dict[str, str]) -> set[str]:
+def send_dead(
+    client: SQSClient,
+    dead_letter_url: str,
+    dead: dict[str, Dead],
+    bodies: dict[str, str],
+    first_sent: Mapping[str, str] | None = None,
+) -> set[str]:
     """Send failed messages to the dead-letter queue with their reason; the ids that could not be sent.
 
     The body is the message narrowed to its failed CDNs (what a redrive should redo), or the
@@ -123,7 +138,7 @@ def send_dead(client: SQSClient, dead_letter_url: str, dead: dict[str, Dead], bo
         _Out(
             message_id,
             retry_envelope(why.changes) if why.changes else bodies.get(message_id) or "(empty)",
-            dead_letter_attributes(why.reason, message_id),
+            dead_letter_attributes(why.reason, message_id, (first_sent or {}).get(message_id)),
         )
         for message_id, why in dead.items()
     ]

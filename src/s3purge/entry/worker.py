@@ -24,7 +24,7 @@ from s3purge import metrics
 from s3purge.entry import sqs
 from s3purge.entry.later import Later
 from s3purge.entry.settle import Received, receives, settle
-from s3purge.events import read_message
+from s3purge.events import FIRST_SENT_ATTRIBUTE, first_sent, read_message
 from s3purge.model import Change
 from s3purge.pipeline import Pipeline
 
@@ -97,6 +97,7 @@ class Worker:
             MaxNumberOfMessages=self.max_messages,
             WaitTimeSeconds=self.wait_seconds,
             AttributeNames=["ApproximateReceiveCount", "SentTimestamp"],
+            MessageAttributeNames=[FIRST_SENT_ATTRIBUTE],
         ).get("Messages", [])
         if not received:
             return 0
@@ -144,5 +145,7 @@ class Worker:
 
 
 def _received(queue_url: str, message: MessageTypeDef) -> Received:
-    count = message.get("Attributes", {}).get("ApproximateReceiveCount")
-    return Received(queue_url, message.get("Body", ""), receives(count))
+    attributes = message.get("Attributes", {})
+    carried = message.get("MessageAttributes", {}).get(FIRST_SENT_ATTRIBUTE)
+    first = first_sent(carried and carried.get("StringValue"), attributes.get("SentTimestamp"))
+    return Received(queue_url, message.get("Body", ""), receives(attributes.get("ApproximateReceiveCount")), first)
