@@ -23,7 +23,7 @@ from s3purge.execute import Executor
 from s3purge.model import Change, Report
 from s3purge.pipeline import Pipeline
 from s3purge.plan import plan
-from s3purge.providers.cloudfront import CloudFront
+from s3purge.providers.cloudfront import CloudFront, invalidation_paths
 from tests.conftest import serving
 from tests.emulators.cloudfront import CloudFrontGate, distribution, parse_batch
 
@@ -193,7 +193,7 @@ def test_wait_asks_again_until_completed(boto: Any, gate: CloudFrontGate) -> Non
 NASTY = [
     ("a b.html", "/a%20b.html"),
     ("a+b.html", "/a+b.html"),
-    ("runtime~main.js", "/runtime%7Emain.js"),
+    ("runtime~main.js", "/runtime*"),  # no invalidation matches a "~", raw or encoded (AWS)
     ("ünï/東京.html", "/%C3%BCn%C3%AF/%E6%9D%B1%E4%BA%AC.html"),
     ("100%.html", "/100%25.html"),
     ("what?.html", "/what%3F.html"),
@@ -240,7 +240,8 @@ def test_a_pasted_query_reaches_cloudfront_as_a_path_the_gate_accepts(
     result = CliRunner().invoke(main, ["purge", "--config", str(cfg), "--cdn", "cf", "--yes", pasted])
     assert result.exit_code == 0, result.output
     (made,) = invalidations(boto, dist)
-    assert made["InvalidationBatch"]["Paths"]["Items"] == ["/what%3F.html?v=2&q=a%2Fb%7E", "/what%3F.html"]
+    # no invalidation matches a '~' (AWS), in the query either: that path ends as a wildcard there
+    assert made["InvalidationBatch"]["Paths"]["Items"] == ["/what%3F.html?v=2&q=a%2Fb*", "/what%3F.html"]
     assert gate.violations == []
 
 
@@ -408,3 +409,28 @@ def test_only_the_refusing_distribution_gets_the_halves(boto: Any, aws: Any) -> 
     for dist in (big, small):
         paths = [p for inv in invalidations(boto, dist) for p in inv["InvalidationBatch"]["Paths"]["Items"]]
         assert sorted(paths) == sorted(f"/{k}" for k in keys)  # each path paid for once per distribution
+
+
+def test_a_tilde_key_is_invalidated_as_the_prefix_before_it_and_named(tmp_path: Path) -> None:
+    # AWS: CloudFront supports no '~' in invalidation paths, raw or URL-encoded: the exact path
+    # would silently match nothing, so the prefix before it stands in, and plan says so.
+    cfg = tmp_path / "cfg.yml"
+    cfg.write_text(
+        "cdns:\n  cf: {vendor: cloudfront, distribution_ids: [E1]}\n"
+        "buckets:\n  site: [{cdn: cf, hosts: [www.example.test]}]\n"
+    )
+    result = CliRunner().invoke(main, ["plan", "--config", str(cfg), "site/js/runtime~main.js", "site/~home.html"])
+    assert result.exit_code == 0, result.output
+    assert "<Path>/js/runtime*</Path>" in result.output and "%7E" not in result.output
+    assert "'~' is matched by no purge here: purges every URL starting with https://www.example.test/js/runtime" in (
+        result.output
+    )
+    assert "REFUSED" in result.output and "its '~' is matched by no purge here and would purge the whole site" in (
+        result.output
+    )
+
+
+def test_a_question_mark_in_a_tag_is_part_of_the_tag() -> None:
+    # Only a pasted URL has a query: a tag '?#' is one '#?#' path, not also a bare '#'.
+    assert invalidation_paths("tag", "?#") == ["#?#"]
+    assert invalidation_paths("url", "https://h/p.html?v=2") == ["/p.html?v=2", "/p.html"]

@@ -183,11 +183,10 @@ def names_the_object(purged: str, key: str, widened: set[str], plus_is_either: b
         return True  # CloudFront's rule: one path for '+' and ' ' (docs/cloudfront.md); never another path
     # else only a wildcard the plan names, standing for a prefix of the object's path
     prefix = parts.path.removesuffix("*")
-    return (
-        purged.endswith("*")
-        and bool(widened)
-        and any(wanted.startswith(p) for p in (unquote(prefix), unquote_plus(prefix)))
-    )
+    prefixes = [unquote(prefix), unquote_plus(prefix)]
+    if plus_is_either:  # the same rule for a wildcard's prefix: '+' and ' ' are one there too
+        prefixes, wanted = [p.replace(" ", "+") for p in prefixes], wanted.replace(" ", "+")
+    return purged.endswith("*") and bool(widened) and any(wanted.startswith(p) for p in prefixes)
 
 
 def dot_free(path: str) -> bool:

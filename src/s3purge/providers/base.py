@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from itertools import product
 from typing import Any, ClassVar
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import httpx
 import msgspec
@@ -49,6 +49,9 @@ class Wildcards:
     """nginx partial keys: only a final `*` is a wildcard."""
     note: str = ""
     """Says where the wildcard applies, e.g. "on caches with partial-key purge (nginx)"."""
+    unmatchable: str = ""
+    """Characters the vendor matches in no purge, raw or encoded (CloudFront's `~`): a key
+    holding one is purged as the prefix before it too, else its purge would silently do nothing."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,17 +235,16 @@ class Provider:
 
     def _admit_wildcard(self, target: Target, everything: bool) -> Admission:
         rule = self.wildcards
-        cut = wildcard_cut(target.value, rule.trailing_only) if rule else None
+        cut = wildcard_cut(target.value, rule.trailing_only, rule.unmatchable) if rule else None
         if rule is None or cut is None:
             return Admission(target)
+        why = _why(target.value[len(cut) :], rule)
         whole = urlsplit(cut).path in ("", "/")
         if whole and not everything:
             return Admission(
-                None,
-                refused=f"its '*' is a wildcard here{_on(rule)} and would purge the whole site"
-                " (allowed only with everything_threshold)",
+                None, refused=f"its {why} and would purge the whole site (allowed only with everything_threshold)"
             )
-        return Admission(target, widened=f"'*' is a wildcard{_on(rule)}: purges every URL starting with {cut}")
+        return Admission(target, widened=f"{why}: purges every URL starting with {cut}")
 
     def _admit_tag(self, target: Target) -> Admission:
         rules = self.tag_rules
@@ -293,6 +295,13 @@ class Provider:
 
 def _on(rule: Wildcards) -> str:
     return f" {rule.note}" if rule.note else ""
+
+
+def _why(rest: str, rule: Wildcards) -> str:
+    """Why the URL was cut before `rest`: its first character is a wildcard or one no purge matches."""
+    if rest[:1] == "*" or rest[:3].lower() == "%2a":
+        return f"'*' is a wildcard here{_on(rule)}"
+    return f"'{unquote(rest[:3]) if rest[:1] == '%' else rest[:1]}' is matched by no purge here{_on(rule)}"
 
 
 def join(base: str, path: str) -> str:

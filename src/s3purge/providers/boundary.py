@@ -111,15 +111,22 @@ def has_dot_segment(path: str) -> bool:
     return any(DOT.sub(".", segment) in (".", "..") for segment in SLASH.sub("/", path).split("/"))
 
 
-def wildcard_cut(url: str, trailing_only: bool = False) -> str | None:
+def wildcard_cut(url: str, trailing_only: bool = False, unmatchable: str = "") -> str | None:
     """`https://h/a*b` -> `https://h/a`: the URL before its first `*` (or `%2A`); None without one.
 
-    With `trailing_only` (nginx partial keys) only a final `*` is a wildcard."""
+    With `trailing_only` (nginx partial keys) only a final `*` is a wildcard. `unmatchable`
+    characters (raw or percent-encoded) cut the URL too, wherever they are."""
     parts = urlsplit(url)
     found = STAR.search(parts.path)
-    if found is None or (trailing_only and found.end() != len(parts.path)):
+    if found is not None and trailing_only and found.end() != len(parts.path):
+        found = None
+    cuts = [found.start()] if found else []
+    for char in unmatchable:  # an ASCII character, raw or as its escape (`~`, `%7E`)
+        hit = re.search(f"{re.escape(char)}|%{ord(char):02X}", parts.path, re.IGNORECASE)
+        cuts += [hit.start()] if hit else []
+    if not cuts:
         return None
-    return f"{parts.scheme}://{parts.netloc}{parts.path[: found.start()]}"
+    return f"{parts.scheme}://{parts.netloc}{parts.path[: min(cuts)]}"
 
 
 def encode_tag(value: str, allowed: str) -> str:

@@ -3,7 +3,8 @@
 Paths are rebuilt from the decoded key by CloudFront's rule: percent-encode non-ASCII and
 RFC 1738 "unsafe" characters (space " # % < > [ \\ ] ^ ` { | } ~) and nothing else, or the
 cached object is not matched. `*` is a wildcard (last character only) and has no escape, so
-a key containing `*` is invalidated as a wildcard cut after its first `*`: that covers it.
+a key containing `*` is invalidated as a wildcard cut after its first `*`: that covers it. No
+invalidation matches a `~`, raw or encoded, so a key holding one is cut before it the same way.
 A pasted URL's query is kept (`/p.html?v=2`: AWS, "What you need to know when invalidating
 files", Forwarding query strings), and its bare path is sent too, as a distribution whose
 cache key has no query caches that request under it. Prefixes become `/dir/*`, everything
@@ -79,7 +80,10 @@ class CloudFront(Provider):
     endpoints: ClassVar = dict.fromkeys(
         ("url", "tag", "prefix", "everything"), ("/2020-05-31/distribution/{distribution_ids}/invalidation",)
     )
-    wildcards = Wildcards()
+    # AWS, "What you need to know when invalidating files": CloudFront does not support '~' in
+    # invalidation paths, raw or URL-encoded. A key holding one is invalidated as the prefix
+    # before it (named as a widening), else its invalidation would silently match nothing.
+    wildcards = Wildcards(unmatchable="~")
     billed_per_item = True  # $0.005 a path past 1,000 a month; a wildcard or a #tag is one path
     throttled = frozenset()  # CloudFront throttles with error codes (RETRYABLE); a bare 429 takes the common rule
     # Cache tags: ASCII 33-126 but ',' (the header's separator), no wildcard, <= 256, case-insensitive,
@@ -163,13 +167,15 @@ def invalidation_paths(kind: TargetKind, value: str) -> list[str]:
     `/p.html?v=2`, the copy cached under that query, then `/p.html`, where a distribution whose
     cache key ignores the query keeps that request. Each is one paid path."""
     exact = invalidation_path(kind, value)
+    if kind != "url":  # a tag's or prefix's '?' is its own character, never a query
+        return [exact]
     bare = invalidation_path(kind, value.partition("?")[0])
     return list(dict.fromkeys([exact, bare]))
 
 
 def invalidation_path(kind: TargetKind, value: str) -> str:
-    """A target's CloudFront path: `https://h/a%20b~1.png` -> `/a%20b%7E1.png`, prefix -> `/dir/*`,
-    tag -> `#tag`; `https://h/p.html?v=2` -> `/p.html?v=2`."""
+    """A target's CloudFront path: `https://h/a%20b.png` -> `/a%20b.png`, `https://h/a~1.png` -> `/a*`,
+    prefix -> `/dir/*`, tag -> `#tag`; `https://h/p.html?v=2` -> `/p.html?v=2` (a `~` there: cut too)."""
     if kind == "everything":
         return "/*"
     if kind == "tag":
@@ -181,6 +187,9 @@ def invalidation_path(kind: TargetKind, value: str) -> str:
     elif kind == "url" and parts.query:
         path += "?" + _query(parts.query)
     star = path.find("*")
+    tilde = path.find("%7E")  # no invalidation matches a '~' (see `wildcards`): cut before it
+    if tilde >= 0 and (star < 0 or tilde < star):
+        return path[:tilde] + "*"
     return path if star < 0 else path[: star + 1]
 
 
