@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from tenacity import wait_fixed
 
 from s3purge.config import Config, parse
 from s3purge.demo.bed import free_port
 from s3purge.deploy import Options
 from s3purge.deploy.iam import statements
+from s3purge.entry.cli import main
 from s3purge.errors import ConfigError
 from s3purge.execute import Executor
 from s3purge.metadata import MetadataReader
@@ -19,6 +23,7 @@ from s3purge.model import Change, Report
 from s3purge.pipeline import Pipeline
 from tests.conftest import serving
 from tests.emulators.cloudflare import API_TOKEN, ZONE_ID, CloudflareEmulator
+from tests.fixtures import s3_event
 
 
 def config(api_base: str, route: str = "hosts: [www.example.com], tags_from_metadata: cache-tag") -> Config:
@@ -136,3 +141,23 @@ def test_tags_over_cloudfronts_50_per_object_keep_the_first_and_name_the_object(
     assert sorted(paths) == sorted(["/many.html", *(f"#{t}" for t in tags[:50])])  # CloudFront reads the first 50
     (warning,) = [r for r in caplog.records if r.getMessage() == "metadata tags over the vendor's cap"]
     assert (warning.__dict__["key"], warning.__dict__["cdn"], warning.__dict__["ignored"]) == ("many.html", "cf", 10)
+
+
+def test_replay_runs_the_pipeline_so_it_purges_the_tags_objects_carry(boto: Any, tmp_path: Path) -> None:
+    # `s3purge replay` goes through the pipeline the Lambda runs: tags stored on the object are
+    # read and purged too (a copy of plan + execute in the CLI left them out).
+    boto.s3.create_bucket(Bucket="site")
+    boto.s3.put_object(Bucket="site", Key="p/123.html", Body=b"x", Metadata={"cache-tag": "product-123"})
+    events = tmp_path / "events.json"
+    events.write_text(json.dumps(s3_event("p/123.html", bucket="site")))
+    with serving(CloudflareEmulator()) as cf:
+        cfg = tmp_path / "c.yml"
+        account = f'vendor: cloudflare, api_base: "{cf.api_base}", zone_id: "{ZONE_ID}", api_token: {API_TOKEN}'
+        cfg.write_text(
+            f"cdns:\n  cf: {{{account}}}\nbuckets:\n  site:\n"
+            "    - {cdn: cf, hosts: [www.example.com], tags_from_metadata: cache-tag}\n"
+        )
+        result = CliRunner().invoke(main, ["replay", "--config", str(cfg), "--yes", str(events)])
+    assert result.exit_code == 0, result.output
+    assert sent(cf, "tags") == ["product-123"]
+    assert sent(cf, "files") == ["https://www.example.com/p/123.html"]

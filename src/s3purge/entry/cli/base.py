@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -17,6 +18,10 @@ from s3purge import logs, secrets
 from s3purge.entry import output
 from s3purge.entry.output import warn
 from s3purge.model import Batch, Outcome
+
+if TYPE_CHECKING:
+    from s3purge.config import Cdn
+    from s3purge.execute import Executor
 
 DEFAULT_CONFIG = "multicdn.config.yml"
 
@@ -154,23 +159,34 @@ def _placeholder(secret: secrets.Secret) -> str:
 def execute(
     batches: list[Batch], loaded: config_module.Config, seconds: int = SEND_DEADLINE, label: str = "purging"
 ) -> list[Outcome]:
-    """Send batches with a progress bar: in slices so the bar moves, each slice all CDNs at once."""
-    from s3purge.execute import Executor
-
-    executor = Executor()
+    """Send batches with a progress bar (see `shown_executor`)."""
+    executor = shown_executor(label)
     deadline = time.monotonic() + seconds
-    slice_size = max(8, 4 * sum(loaded.cdns[c].limits.concurrency for c in {b.cdn for b in batches}))
-    outcomes: list[Outcome] = []
     try:
-        with output.progress(sum(len(b.values) for b in batches), "item", label) as bar:
-            for start in range(0, len(batches), slice_size):
-                done = executor.run(batches[start : start + slice_size], loaded.cdns, deadline)
-                bar.update(sum(len(o.batch.values) for o in done))
-                outcomes += done
+        outcomes = executor.run(batches, loaded.cdns, deadline)
     finally:
         executor.close()
     warn_if_out_of_time(deadline, seconds, sum(not o.ok for o in outcomes))
     return outcomes
+
+
+def shown_executor(label: str = "purging") -> Executor:
+    """The CLI's executor: it sends in slices so a progress bar moves, each slice all CDNs at once.
+    Made here, not at import: the executor module loads httpx."""
+    from s3purge.execute import Executor
+
+    class Shown(Executor):
+        def run(self, batches: list[Batch], cdns: dict[str, Cdn], deadline: float) -> list[Outcome]:
+            size = max(8, 4 * sum(cdns[c].limits.concurrency for c in {b.cdn for b in batches}))
+            outcomes: list[Outcome] = []
+            with output.progress(sum(len(b.values) for b in batches), "item", label) as bar:
+                for start in range(0, len(batches), size):
+                    done = super().run(batches[start : start + size], cdns, deadline)
+                    bar.update(sum(len(o.batch.values) for o in done))
+                    outcomes += done
+            return outcomes
+
+    return Shown()
 
 
 def split_object(item: str) -> tuple[str, str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from typing import Any
 
 import click
@@ -10,13 +11,22 @@ import click
 from s3purge import config as config_module
 from s3purge import secrets
 from s3purge.entry import output
-from s3purge.entry.cli.base import CONFIG, DEADLINE, DEBUG, asker, execute, load_config, placeholder_secrets, setup_logs
+from s3purge.entry.cli.base import (
+    CONFIG,
+    DEADLINE,
+    DEBUG,
+    asker,
+    load_config,
+    placeholder_secrets,
+    setup_logs,
+    shown_executor,
+    warn_if_out_of_time,
+)
 from s3purge.entry.cli.preview import WARNINGS_SHOWN, change_doc, show_plan
 from s3purge.entry.cli.show import report_outcomes
 from s3purge.entry.output import note, warn
-from s3purge.model import Report
-from s3purge.pipeline import refusal_outcomes
-from s3purge.plan import plan as make_plan
+from s3purge.model import Change, Report
+from s3purge.pipeline import Pipeline
 from s3purge.unrouted import why_unrouted
 
 
@@ -48,10 +58,22 @@ def replay(
         loaded = load_config(config_path)  # afresh: the plan filled in placeholder secrets
     secrets.resolve(loaded.secrets())
     setup_logs(debug=debug)
-    planned = make_plan(changes, loaded)
-    outcomes = execute(planned.batches, loaded, deadline_seconds) + refusal_outcomes(planned)
-    report = Report(changes=changes, outcomes=outcomes, routed=planned.routed)
-    sys.exit(report_outcomes(outcomes, extra={"changes": len(changes), "skipped": _skipped(report, loaded)}))
+    report = _run(loaded, changes, deadline_seconds)
+    extra = {"changes": len(changes), "skipped": _skipped(report, loaded)}
+    sys.exit(report_outcomes(report.outcomes, extra=extra))
+
+
+def _run(loaded: config_module.Config, changes: list[Change], seconds: int) -> Report:
+    """The pipeline the Lambda and the worker run (order, tags from metadata, verification,
+    second purges), with the CLI's progress bar and deadline."""
+    pipeline = Pipeline(loaded, shown_executor())
+    deadline = time.monotonic() + seconds
+    try:
+        report = pipeline.run(changes, deadline)
+    finally:
+        pipeline.executor.close()
+    warn_if_out_of_time(deadline, seconds, sum(not o.ok for o in report.outcomes))
+    return report
 
 
 def _skipped(report: Report, loaded: config_module.Config) -> list[dict[str, Any]]:
