@@ -33,6 +33,7 @@ import msgspec
 from s3purge.config import Config
 from s3purge.mapping import applies, stored_tags
 from s3purge.model import Batch, Change, Outcome
+from s3purge.origin import s3_client
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -96,11 +97,7 @@ class MetadataReader:
     def _client(self) -> S3Client:
         with self._lock:
             if self.s3 is None:
-                import boto3
-                from botocore.config import Config as BotoConfig
-
-                timeouts = BotoConfig(connect_timeout=2, read_timeout=5, retries={"max_attempts": 2})
-                self.s3 = boto3.client("s3", config=timeouts)
+                self.s3 = s3_client()
             return self.s3
 
 

@@ -20,6 +20,7 @@ import httpx
 from s3purge.deadline import BoundedTransport, within
 from s3purge.freshness import Current, Probe, Seen
 from s3purge.model import Change
+from s3purge.origin import s3_client
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -89,11 +90,10 @@ class Prober:
         return Current(True, head.get("ETag"), head.get("VersionId"), head.get("LastModified"))
 
     def _s3_client(self) -> S3Client:
-        if self._s3 is None:
-            import boto3
-
-            self._s3 = boto3.client("s3")
-        return self._s3
+        with self._lock:  # origin checks run on the probe pool
+            if self._s3 is None:
+                self._s3 = s3_client()
+            return self._s3
 
 
 def _reason(error: Exception) -> str:

@@ -28,7 +28,8 @@ LAYERS: list[tuple[str, ...]] = [  # lowest first: a module imports only its own
     # providers depend on the model only; pure helpers over the model sit beside them
     (
         *("s3purge.providers", "s3purge.pacing", "s3purge.escalate", "s3purge.order", "s3purge.adapt"),
-        *("s3purge.deadline", "s3purge.retries", "s3purge.transport"),  # the executor's call policy and transport
+        *("s3purge.deadline", "s3purge.retries", "s3purge.transport"),  # the call policy and transport
+        "s3purge.origin",  # the S3 client asking the origin (metadata, verification)
     ),
     ("s3purge.legacy",),  # the legacy-format converter, used by config to load old files
     ("s3purge.config", "s3purge.accounts"),  # accounts: where the provider layer is loaded, lazily
