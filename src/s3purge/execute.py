@@ -32,7 +32,7 @@ from tenacity.wait import wait_base
 from s3purge.adapt import Crowding, ItemCaps
 from s3purge.config import Cdn
 from s3purge.deadline import within
-from s3purge.errors import Crowded, PurgeError, Rejected, Retryable, TooLarge
+from s3purge.errors import Crowded, PurgeError, Retryable, TooLarge
 from s3purge.model import Batch, Outcome
 from s3purge.pacing import Limiter, limiter, sharing_instances
 from s3purge.retries import retrying
@@ -246,9 +246,7 @@ def _outcome(batch: Batch, work: list[Future[str]] | Outcome, cutoff: float) -> 
             details.append(future.result(timeout=max(0.0, cutoff - time.monotonic())))
         except TimeoutError:
             return Outcome(batch, False, "deadline reached while the vendor was still answering", True)
-        except Rejected as error:
-            return Outcome(batch, False, str(error), False)
-        except PurgeError as error:
+        except PurgeError as error:  # Rejected ones too: not retryable
             return Outcome(batch, False, str(error), error.retryable)
         except Exception as error:  # a bug must fail this batch only, never the run
             log.error("provider error", extra={"cdn": batch.cdn, "error": type(error).__name__}, exc_info=error)

@@ -157,7 +157,7 @@ class Redrive:
             self._delete(selected[message_id], "purged")
         again: dict[str, list[Change]] = {i: list(c) for i, c in settlement.retry.items()}
         reasons = dict(settlement.fail)
-        for message_id, dead in getattr(settlement, "dead", {}).items():  # permanent failures (newer cores)
+        for message_id, dead in settlement.dead.items():  # permanent failures
             reasons[message_id] = dead.reason
             if dead.changes:
                 again.setdefault(message_id, []).extend(dead.changes)
