@@ -12,6 +12,7 @@ records inside them.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -162,9 +163,15 @@ def retry_envelope(changes: list[Change]) -> str:
     return json.dumps({RETRY_ENVELOPE: {"version": 1, "changes": items}}, ensure_ascii=False)
 
 
+# What SQS accepts in a message attribute (its documented character set); anything else in a
+# reason (a NUL or lone surrogate from a vendor answer or a crafted key) would fail the send.
+_NOT_SQS_TEXT = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
 def dead_letter_attributes(reason: str, original_id: str, first_sent: str | None = None) -> dict[str, str]:
     """The message attributes a dead letter carries (`s3purge redrive` lists them)."""
-    attributes = {REASON_ATTRIBUTE: reason[:REASON_CHARS] or "unknown", ORIGINAL_ID_ATTRIBUTE: original_id}
+    text = _NOT_SQS_TEXT.sub("\ufffd", reason[:REASON_CHARS]) or "unknown"
+    attributes = {REASON_ATTRIBUTE: text, ORIGINAL_ID_ATTRIBUTE: original_id}
     return attributes | first_sent_attribute(first_sent)
 
 

@@ -10,7 +10,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from s3purge import s3records
-from s3purge.events import changes_in, read_lambda_event, read_message, retry_envelope
+from s3purge.events import (
+    REASON_ATTRIBUTE,
+    REASON_CHARS,
+    changes_in,
+    dead_letter_attributes,
+    read_lambda_event,
+    read_message,
+    retry_envelope,
+)
 from s3purge.model import Change
 from tests.fixtures import (
     eventbridge_event,
@@ -212,3 +220,16 @@ def test_a_plain_notification_takes_the_fast_path() -> None:
     body = json.dumps(s3_event(RAW))
     assert s3records.plain_s3(body, "m") == [only(list(changes_in(json.loads(body), "m")))]
     assert s3records.plain_s3(json.dumps(sns_envelope(s3_event(RAW))), "m") is None  # other envelopes: general
+
+
+@settings(deadline=None)
+@given(st.text(max_size=1_500), st.text(alphabet=st.characters(min_codepoint=0, max_codepoint=0x1F), max_size=5))
+def test_a_dead_letters_reason_is_always_text_sqs_accepts(reason: str, controls: str) -> None:
+    # The reason comes from vendor answers and keys: NUL, controls or a lone surrogate in it
+    # would fail the SendMessage, and the dead letter would never be written.
+    text = dead_letter_attributes(controls + reason + "\ud800", "m1")[REASON_ATTRIBUTE]
+    assert 0 < len(text) <= REASON_CHARS
+    assert all(
+        c in "\t\n\r" or 0x20 <= ord(c) <= 0xD7FF or 0xE000 <= ord(c) <= 0xFFFD or ord(c) >= 0x10000 for c in text
+    )
+    text.encode("utf-8")  # no lone surrogate left
